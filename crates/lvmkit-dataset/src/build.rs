@@ -1,0 +1,343 @@
+//! Building a dataset folder from corpus JSONL files.
+
+use anyhow::{bail, Context, Result};
+use lvmkit_corpus::Document;
+use lvmkit_encode::{encode_with_cache, EmbeddingCache, EncodeOptions, SentenceEncoder};
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use crate::layout::{
+    DocumentEntry, EncoderInfo, InputInfo, Manifest, SplitSummary, FORMAT_VERSION,
+};
+use crate::split::{assign, SplitRatios};
+
+/// One corpus file (`lvmkit ingest` output); `ood` ones form the `ood` split.
+#[derive(Debug, Clone)]
+pub struct BuildInput {
+    pub path: PathBuf,
+    pub ood: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub context: usize,
+    pub ratios: SplitRatios,
+    pub seed: u64,
+    pub encode: EncodeOptions,
+    /// Embedding cache root; `None` embeds everything afresh.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Reads one corpus JSONL file. Our own format, so a malformed line is an error (with its
+/// line number), not something to skip.
+pub fn read_corpus(path: &Path) -> Result<Vec<Document>> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open corpus {}", path.display()))?;
+    let mut docs = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line
+            .with_context(|| format!("{}:{}: cannot read (not UTF-8?)", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let doc: Document = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}:{}: not a corpus document (expected {{\"id\", \"title\", \"source\", \"sentences\"}}; make corpora with `lvmkit ingest`)",
+                path.display(),
+                i + 1
+            )
+        })?;
+        docs.push(doc);
+    }
+    Ok(docs)
+}
+
+/// Builds the dataset in a temporary folder beside `out`, then swaps it into place.
+pub fn build(
+    inputs: &[BuildInput],
+    encoder: &SentenceEncoder,
+    opts: &BuildOptions,
+    out: &Path,
+) -> Result<Manifest> {
+    if opts.context == 0 {
+        bail!("--context must be at least 1");
+    }
+    if !inputs.iter().any(|i| !i.ood) {
+        bail!("no training corpus given (only --ood corpora)");
+    }
+    // 1. Documents, with their split.
+    let mut docs: Vec<(Document, bool)> = Vec::new();
+    let mut input_info = Vec::new();
+    let mut empty = 0;
+    let mut seen: HashMap<(String, String), PathBuf> = HashMap::new();
+    for input in inputs {
+        let corpus = read_corpus(&input.path)?;
+        if corpus.is_empty() {
+            bail!("corpus {} has no documents", input.path.display());
+        }
+        for d in corpus {
+            if d.sentences.iter().all(|s| s.trim().is_empty()) {
+                empty += 1;
+                continue;
+            }
+            let key = (d.source.clone(), d.id.clone());
+            if let Some(first) = seen.insert(key, input.path.clone()) {
+                bail!(
+                    "document id '{}' (source '{}') appears twice (in {} and {}); ids must be unique so that a document lands in exactly one split",
+                    d.id,
+                    d.source,
+                    first.display(),
+                    input.path.display()
+                );
+            }
+            docs.push((d, input.ood));
+        }
+        input_info.push(InputInfo {
+            path: input.path.display().to_string(),
+            sha256: lvmkit_io::hash::sha256_file(&input.path)?,
+            role: if input.ood {
+                "ood".into()
+            } else {
+                "corpus".into()
+            },
+        });
+    }
+    let in_domain: Vec<usize> = (0..docs.len()).filter(|&i| !docs[i].1).collect();
+    let sources: Vec<&str> = in_domain
+        .iter()
+        .map(|&i| docs[i].0.source.as_str())
+        .collect();
+    let assigned = assign(&sources, opts.ratios, opts.seed);
+    let mut split_of = vec!["ood"; docs.len()];
+    for (k, &i) in in_domain.iter().enumerate() {
+        split_of[i] = assigned[k];
+    }
+
+    // 2. Concept bank: every sentence once, documents contiguous.
+    let mut entries = Vec::with_capacity(docs.len());
+    let mut texts: Vec<String> = Vec::new();
+    for (index, (d, _)) in docs.iter().enumerate() {
+        entries.push(DocumentEntry {
+            index,
+            id: d.id.clone(),
+            title: d.title.clone(),
+            source: d.source.clone(),
+            split: split_of[index].to_string(),
+            start: texts.len(),
+            len: d.sentences.len(),
+        });
+        texts.extend(d.sentences.iter().cloned());
+    }
+    let dim = encoder.dim();
+    let mut cache = match &opts.cache_dir {
+        Some(dir) => Some(EmbeddingCache::open(dir, encoder.fingerprint(), dim)?),
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let (vectors, stats) = encode_with_cache(encoder, cache.as_mut(), &texts, &opts.encode)?;
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        "embedded {} sentences: {} from the cache, {} encoded in {secs:.1}s{}",
+        texts.len(),
+        stats.hits,
+        stats.encoded,
+        if stats.encoded > 0 {
+            format!(" ({:.0} sentences/s)", stats.encoded as f64 / secs)
+        } else {
+            String::new()
+        }
+    );
+
+    let encoder_info = EncoderInfo {
+        name: encoder.name(),
+        path: encoder.folder().root.display().to_string(),
+        fingerprint: encoder.fingerprint().to_string(),
+        dim,
+    };
+    let with_ood = inputs.iter().any(|i| i.ood);
+    assemble(
+        out,
+        Parts {
+            entries,
+            texts,
+            vectors,
+            dim,
+            encoder: encoder_info,
+            inputs: input_info,
+            empty,
+            with_ood,
+        },
+        opts,
+    )
+}
+
+/// Everything a dataset folder is made from.
+pub(crate) struct Parts {
+    pub entries: Vec<DocumentEntry>,
+    pub texts: Vec<String>,
+    pub vectors: Vec<f32>,
+    pub dim: usize,
+    pub encoder: EncoderInfo,
+    pub inputs: Vec<InputInfo>,
+    pub empty: usize,
+    pub with_ood: bool,
+}
+
+/// Cuts the windows, summarises each split and writes the folder.
+pub(crate) fn assemble(out: &Path, parts: Parts, opts: &BuildOptions) -> Result<Manifest> {
+    let Parts {
+        entries,
+        texts,
+        vectors,
+        dim,
+        encoder,
+        inputs,
+        empty,
+        with_ood,
+    } = parts;
+    let c = opts.context;
+    let splits: Vec<&str> = if with_ood {
+        vec!["train", "val", "test", "ood"]
+    } else {
+        vec!["train", "val", "test"]
+    };
+    let mut windows: BTreeMap<&str, Vec<i64>> = splits.iter().map(|s| (*s, Vec::new())).collect();
+    let mut cos_sums: BTreeMap<&str, (f64, usize)> =
+        splits.iter().map(|s| (*s, (0.0, 0))).collect();
+    let mut summaries: BTreeMap<String, SplitSummary> = splits
+        .iter()
+        .map(|s| {
+            let empty = SplitSummary {
+                documents: 0,
+                sentences: 0,
+                windows: 0,
+                adjacent_cosine: 0.0,
+                doc_ids: Vec::new(),
+            };
+            (s.to_string(), empty)
+        })
+        .collect();
+    for e in &entries {
+        let s = e.split.as_str();
+        let sum = summaries
+            .get_mut(s)
+            .expect("split assigned from the fixed list");
+        sum.documents += 1;
+        sum.sentences += e.len;
+        sum.doc_ids.push(e.id.clone());
+        let w = windows.get_mut(s).unwrap();
+        for target in (e.start + c)..(e.start + e.len) {
+            w.extend_from_slice(&[e.index as i64, (target - c) as i64, target as i64]);
+        }
+        let acc = cos_sums.get_mut(s).unwrap();
+        for r in e.start..(e.start + e.len).saturating_sub(1) {
+            acc.0 += dot(
+                &vectors[r * dim..(r + 1) * dim],
+                &vectors[(r + 1) * dim..(r + 2) * dim],
+            );
+            acc.1 += 1;
+        }
+    }
+    for s in &splits {
+        let sum = summaries.get_mut(*s).unwrap();
+        sum.windows = windows[s].len() / 3;
+        let (total, n) = cos_sums[s];
+        sum.adjacent_cosine = if n > 0 { total / n as f64 } else { 0.0 };
+    }
+    if summaries["train"].windows == 0 {
+        bail!(
+            "the training split has no windows: no training document has more than {c} sentences (lower --context or add text)"
+        );
+    }
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        dim,
+        context: c,
+        encoder,
+        seed: opts.seed,
+        split_ratios: opts.ratios,
+        concepts: texts.len(),
+        inputs,
+        splits: summaries,
+        empty_documents_skipped: empty,
+        created_by: format!("lvmkit {}", env!("CARGO_PKG_VERSION")),
+    };
+    write_folder(out, |tmp| {
+        lvmkit_io::npy::write(&tmp.join("concepts.npy"), &[texts.len(), dim], &vectors)?;
+        lvmkit_io::write_atomic(&tmp.join("concepts.jsonl"), |w| {
+            for e in &entries {
+                for (pos, text) in texts[e.start..e.start + e.len].iter().enumerate() {
+                    serde_json::to_writer(
+                        &mut *w,
+                        &serde_json::json!({"doc": e.index, "pos": pos, "text": text}),
+                    )?;
+                    w.write_all(b"\n")?;
+                }
+            }
+            Ok(())
+        })?;
+        lvmkit_io::write_atomic(&tmp.join("documents.jsonl"), |w| {
+            for e in &entries {
+                serde_json::to_writer(&mut *w, e)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
+        for (s, w) in &windows {
+            lvmkit_io::npy::write(&tmp.join(format!("windows-{s}.npy")), &[w.len() / 3, 3], w)?;
+        }
+        lvmkit_io::write_json_atomic(&tmp.join("manifest.json"), &manifest)?;
+        Ok(())
+    })?;
+    Ok(manifest)
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum()
+}
+
+/// Fills a temporary folder beside `out` and renames it to `out`. An existing `out` is replaced
+/// only if it is an lvmkit dataset (or empty): never someone else's folder.
+pub fn write_folder(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if out.exists() {
+        let is_dataset = out.join("manifest.json").exists();
+        let is_empty = out
+            .read_dir()
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !out.is_dir() || !(is_dataset || is_empty) {
+            bail!(
+                "{} exists and is not an lvmkit dataset; refusing to overwrite it (choose another --output)",
+                out.display()
+            );
+        }
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".lvmkit-dataset-")
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot create a temporary folder in {}", parent.display()))?;
+    fill(tmp.path())?;
+    let tmp = tmp.keep();
+    if out.exists() {
+        let old = parent.join(format!(".lvmkit-old-{}", std::process::id()));
+        std::fs::rename(out, &old)
+            .with_context(|| format!("cannot move aside {}", out.display()))?;
+        std::fs::rename(&tmp, out)
+            .with_context(|| format!("cannot move the new dataset to {}", out.display()))?;
+        let _ = std::fs::remove_dir_all(&old);
+    } else {
+        std::fs::rename(&tmp, out)
+            .with_context(|| format!("cannot move the new dataset to {}", out.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! A loaded sentence encoder: tokenise, batch by length, run the backbone, pool, project,
+//! normalise.
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
+
+use crate::backbone::Backbone;
+use crate::folder::StFolder;
+use crate::pooling::l2_normalize;
+
+/// How to run an encoding job.
+#[derive(Debug, Clone)]
+pub struct EncodeOptions {
+    /// Texts per forward pass (texts are sorted by token length first, so padding is small).
+    pub batch_size: usize,
+    /// Draw a progress bar on stderr (hidden automatically when stderr is not a terminal).
+    pub progress: bool,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            progress: false,
+        }
+    }
+}
+
+pub struct SentenceEncoder {
+    folder: StFolder,
+    tokenizer: Tokenizer,
+    backbone: Backbone,
+    dense: Vec<(Linear, bool)>,
+    device: Device,
+    fingerprint: String,
+    pad_id: u32,
+}
+
+impl SentenceEncoder {
+    /// Loads a sentence-transformers folder (see [`StFolder`]) on the CPU.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let folder = StFolder::open(dir)?;
+        let device = Device::Cpu;
+        let tok_path = folder.transformer_dir.join("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_file(&tok_path)
+            .map_err(|e| anyhow::anyhow!("cannot load tokenizer {}: {e}", tok_path.display()))?;
+        // The shipped tokenizer.json may pad to a fixed 128 and truncate at 128; the model's
+        // real limit is max_seq_length, and lvmkit pads per batch itself.
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: folder.max_seq_length,
+                ..Default::default()
+            }))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
+        tokenizer.with_padding(None::<PaddingParams>);
+        let pad_id = tokenizer
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| tokenizer.token_to_id("[PAD]"))
+            .or_else(|| tokenizer.token_to_id("<pad>"))
+            .unwrap_or(0);
+        let backbone = Backbone::load(&folder, &device)?;
+        let mut dense = Vec::new();
+        for d in &folder.dense {
+            let path = d.dir.join("model.safetensors");
+            if !path.exists() {
+                bail!(
+                    "the encoder folder is incomplete: {} is missing",
+                    path.display()
+                );
+            }
+            // SAFETY: read-only memory map of a weights file.
+            let vb = unsafe {
+                VarBuilder::from_mmaped_safetensors(&[&path], candle_core::DType::F32, &device)
+            }?;
+            let vb = vb.pp("linear");
+            let w = vb
+                .get((d.out_features, d.in_features), "weight")
+                .with_context(|| {
+                    format!(
+                        "{}: no linear.weight of the configured shape",
+                        path.display()
+                    )
+                })?;
+            let b = if d.bias {
+                Some(vb.get(d.out_features, "bias")?)
+            } else {
+                None
+            };
+            dense.push((Linear::new(w, b), d.tanh));
+        }
+        let fingerprint = fingerprint(&folder)?;
+        Ok(Self {
+            folder,
+            tokenizer,
+            backbone,
+            dense,
+            device,
+            fingerprint,
+            pad_id,
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.folder.dim()
+    }
+
+    pub fn folder(&self) -> &StFolder {
+        &self.folder
+    }
+
+    /// sha256 over everything that defines the embeddings (weights, configs, tokenizer,
+    /// pooling, sequence limit). Two folders with the same fingerprint embed identically.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// A short human name: the folder's name.
+    pub fn name(&self) -> String {
+        self.folder
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "encoder".into())
+    }
+
+    /// Token ids of each text after truncation (no padding).
+    pub fn tokenize(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+        let enc = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| anyhow::anyhow!("tokenisation failed: {e}"))?;
+        Ok(enc.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// Embeds `texts`; returns N×D row-major, L2-normalised, in input order.
+    pub fn encode(&self, texts: &[String], opts: &EncodeOptions) -> Result<Vec<f32>> {
+        let dim = self.dim();
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = self.tokenize(texts)?;
+        let batches = plan_batches(
+            &ids,
+            opts.batch_size.max(1),
+            self.backbone.needs_unpadded_batches(),
+        );
+        let bar = if opts.progress {
+            let bar = ProgressBar::new(texts.len() as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "encoding {bar:30.cyan/blue} {pos}/{len} sentences  {per_sec}  eta {eta}",
+                )
+                .unwrap(),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        // Batches run in parallel across rayon's threads: per-batch work (small matmuls,
+        // element-wise ops that candle runs on one thread) does not fill two cores alone.
+        let run = |batch: &Vec<usize>| {
+            let out = self.forward_batch(batch.iter().map(|&i| ids[i].as_slice()));
+            bar.inc(batch.len() as u64);
+            out
+        };
+        let results: Vec<Result<Vec<f32>>> = if std::env::var_os("LVMKIT_SEQ").is_some() {
+            batches.iter().map(run).collect()
+        } else {
+            batches.par_iter().map(run).collect()
+        };
+        bar.finish_and_clear();
+        let mut out = vec![0f32; texts.len() * dim];
+        for (batch, rows) in batches.iter().zip(results) {
+            let rows = rows?;
+            for (k, &i) in batch.iter().enumerate() {
+                out[i * dim..(i + 1) * dim].copy_from_slice(&rows[k * dim..(k + 1) * dim]);
+            }
+        }
+        Ok(out)
+    }
+
+    fn forward_batch<'a>(&self, seqs: impl Iterator<Item = &'a [u32]>) -> Result<Vec<f32>> {
+        let seqs: Vec<&[u32]> = seqs.collect();
+        let b = seqs.len();
+        let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![self.pad_id; b * t];
+        let mut mask = vec![0u32; b * t];
+        for (r, s) in seqs.iter().enumerate() {
+            ids[r * t..r * t + s.len()].copy_from_slice(s);
+            mask[r * t..r * t + s.len()].fill(1);
+        }
+        let ids = Tensor::from_vec(ids, (b, t), &self.device)?;
+        let mask = Tensor::from_vec(mask, (b, t), &self.device)?;
+        let hidden = self.backbone.forward(&ids, &mask)?;
+        let mut x = self.folder.pooling.apply(&hidden, &mask)?;
+        for (linear, tanh) in &self.dense {
+            x = linear.forward(&x)?;
+            if *tanh {
+                x = x.tanh()?;
+            }
+        }
+        // lvmkit's concepts are unit vectors whether or not the folder has a Normalize module:
+        // every later stage (cosine losses, retrieval by dot product) relies on it.
+        let x = l2_normalize(&x)?;
+        Ok(x.flatten_all()?.to_vec1()?)
+    }
+}
+
+/// Groups text indices into batches of similar length, longest first. With `unpadded`, a batch
+/// only holds sequences of exactly equal length.
+fn plan_batches(ids: &[Vec<u32>], batch_size: usize, unpadded: bool) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match batches.last_mut() {
+            Some(cur)
+                if cur.len() < batch_size && (!unpadded || ids[cur[0]].len() == ids[i].len()) =>
+            {
+                cur.push(i)
+            }
+            _ => batches.push(vec![i]),
+        }
+    }
+    batches
+}
+
+fn fingerprint(folder: &StFolder) -> Result<String> {
+    let mut h = Sha256::new();
+    for f in folder.defining_files() {
+        let digest = lvmkit_io::hash::sha256_file(&f)?;
+        h.update(f.file_name().unwrap_or_default().as_encoded_bytes());
+        h.update(digest.as_bytes());
+    }
+    h.update(format!(
+        "pooling={:?};max_seq_length={};normalize=always",
+        folder.pooling, folder.max_seq_length
+    ));
+    Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_sorted_by_length_and_unpadded_batches_are_uniform() {
+        let ids: Vec<Vec<u32>> = [3, 5, 3, 4, 5, 3].iter().map(|&n| vec![1; n]).collect();
+        let b = plan_batches(&ids, 2, false);
+        assert_eq!(b.iter().map(|x| x.len()).sum::<usize>(), 6);
+        assert_eq!(b[0], vec![1, 4]);
+        let b = plan_batches(&ids, 10, true);
+        for batch in &b {
+            assert!(batch.iter().all(|&i| ids[i].len() == ids[batch[0]].len()));
+        }
+        assert_eq!(b.len(), 3);
+    }
+}

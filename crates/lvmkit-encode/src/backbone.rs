@@ -3,12 +3,14 @@
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::{bert, t5};
+use candle_transformers::models::t5;
+
+use crate::bert;
 
 use crate::folder::{BackboneKind, StFolder};
 
 pub enum Backbone {
-    Bert(bert::BertModel),
+    Bert(bert::Bert),
     T5(t5::T5EncoderModel),
 }
 
@@ -30,9 +32,9 @@ impl Backbone {
         };
         Ok(match folder.kind {
             BackboneKind::Bert => {
-                let cfg: bert::Config = serde_json::from_str(&config_text)
+                let cfg: bert::BertConfig = serde_json::from_str(&config_text)
                     .with_context(|| format!("{} is not a BERT config", config_path.display()))?;
-                Self::Bert(bert::BertModel::load(vb, &cfg).with_context(what)?)
+                Self::Bert(bert::Bert::load(vb, &cfg).with_context(what)?)
             }
             BackboneKind::T5 => {
                 let cfg: t5::Config = serde_json::from_str(&config_text)
@@ -51,7 +53,7 @@ impl Backbone {
     /// `ids` and `mask` are [B, T] u32; returns [B, T, H] f32 token states.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         Ok(match self {
-            Self::Bert(m) => m.forward(ids, &ids.zeros_like()?, Some(mask))?,
+            Self::Bert(m) => m.forward(ids, mask)?,
             // `forward` takes &mut for the decoder's kv-cache; a clone shares the weights.
             Self::T5(m) => m.clone().forward(ids)?,
         })

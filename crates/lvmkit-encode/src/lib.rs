@@ -8,6 +8,7 @@
 //! is never embedded twice.
 
 pub mod backbone;
+pub mod bert;
 pub mod cache;
 pub mod encoder;
 pub mod folder;

@@ -31,6 +31,7 @@ fn every_reference_embedding_is_reproduced() {
             &EncodeOptions {
                 batch_size: 16,
                 progress: false,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -54,6 +55,7 @@ fn every_reference_embedding_is_reproduced() {
             &EncodeOptions {
                 batch_size: 1,
                 progress: false,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -126,6 +128,7 @@ fn stsb_test_spearman_matches_the_original() {
     let opts = EncodeOptions {
         batch_size: 64,
         progress: false,
+        ..Default::default()
     };
     let (va, vb) = (
         enc.encode(&a, &opts).unwrap(),

@@ -173,6 +173,7 @@ fn tiny_t5_sentence_encoder_matches_a_hand_computed_reference() {
             &EncodeOptions {
                 batch_size: 4,
                 progress: false,
+                ..Default::default()
             },
         )
         .unwrap();

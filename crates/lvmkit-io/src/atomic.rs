@@ -33,6 +33,7 @@ where
         w.flush()
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    make_public(tmp.as_file())?;
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("cannot sync {}", path.display()))?;
@@ -42,6 +43,18 @@ where
             path.display()
         )
     })?;
+    Ok(())
+}
+
+/// Temporary files are created owner-only (0600); a finished output gets the usual 0644.
+pub(crate) fn make_public(file: &std::fs::File) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
     Ok(())
 }
 

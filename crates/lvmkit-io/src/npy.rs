@@ -295,6 +295,7 @@ impl NpyWriter {
             );
         }
         self.out.flush()?;
+        crate::atomic::make_public(self.out.get_ref())?;
         self.out.get_ref().sync_all()?;
         self.tmp.persist(&self.path).with_context(|| {
             format!(

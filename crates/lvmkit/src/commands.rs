@@ -242,6 +242,7 @@ fn encode(args: &EncodeArgs) -> Result<()> {
     let opts = EncodeOptions {
         batch_size: args.encoder.batch_size,
         progress: true,
+        ..Default::default()
     };
     let t = Instant::now();
     let (vectors, stats) = encode_with_cache(&enc, cache.as_mut(), &texts, &opts)?;
@@ -287,6 +288,7 @@ fn dataset(args: &DatasetArgs) -> Result<Manifest> {
         encode: EncodeOptions {
             batch_size: args.encoder.batch_size,
             progress: true,
+            ..Default::default()
         },
         cache_dir: (!args.encoder.no_cache).then(|| args.data.data.join("cache/embeddings")),
     };
@@ -399,6 +401,7 @@ fn run(args: &RunArgs) -> Result<()> {
             encode: EncodeOptions {
                 batch_size: args.batch_size,
                 progress: true,
+                ..Default::default()
             },
             cache_dir: Some(data.join("cache/embeddings")),
         };
@@ -430,6 +433,7 @@ fn bench_encode(
     let opts = EncodeOptions {
         batch_size,
         progress: false,
+        ..Default::default()
     };
     let tokens: usize = enc.tokenize(&texts)?.iter().map(|t| t.len()).sum();
     enc.encode(&texts[..texts.len().min(256)], &opts)?; // warm-up

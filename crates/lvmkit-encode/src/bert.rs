@@ -148,7 +148,7 @@ impl Bert {
             });
         }
         anyhow::ensure!(
-            h % cfg.num_attention_heads == 0,
+            h.is_multiple_of(cfg.num_attention_heads),
             "hidden size not divisible by the head count"
         );
         Ok(Self {
@@ -215,7 +215,7 @@ fn exp_nonpositive(x: f32) -> f32 {
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 0.5;
     let e = p * z + r + 1.0;
     e * f32::from_bits(((k as i32 + 127) as u32) << 23)
 }

@@ -15,6 +15,8 @@ use crate::encoder::{EncodeOptions, SentenceEncoder};
 
 const MAGIC: &[u8; 8] = b"LVMKITC1";
 const MAX_SEGMENTS: usize = 32;
+/// Texts encoded between two cache saves.
+const CHUNK: usize = 8192;
 
 pub type Key = [u8; 16];
 
@@ -240,8 +242,25 @@ pub fn encode_with_cache(
             todo_texts.push(t.clone());
         }
     }
-    let fresh = encoder.encode(&todo_texts, opts)?;
-    cache.insert(&todo_keys, &fresh)?;
+    // Encode in chunks, saving each to the cache: an interrupted job keeps what it finished.
+    let bar = crate::encoder::progress_bar(todo_texts.len(), opts.progress);
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    for (texts_chunk, keys_chunk) in todo_texts.chunks(CHUNK).zip(todo_keys.chunks(CHUNK)) {
+        let fresh = encoder.encode_with_bar(texts_chunk, opts, &bar)?;
+        cache.insert(keys_chunk, &fresh)?;
+        done += texts_chunk.len();
+        if opts.progress && bar.is_hidden() && done < todo_texts.len() {
+            // No terminal to draw a bar on (a log file, CI): say how far it got instead.
+            let rate = done as f64 / started.elapsed().as_secs_f64();
+            tracing::info!(
+                "encoded {done}/{} sentences ({rate:.0}/s, about {:.0} min left)",
+                todo_texts.len(),
+                (todo_texts.len() - done) as f64 / rate / 60.0
+            );
+        }
+    }
+    bar.finish_and_clear();
     let mut out = Vec::with_capacity(texts.len() * dim);
     for k in &keys {
         out.extend_from_slice(cache.get(k).expect("every key was just cached"));

@@ -146,6 +146,19 @@ impl SentenceEncoder {
 
     /// Embeds `texts`; returns N×D row-major, L2-normalised, in input order.
     pub fn encode(&self, texts: &[String], opts: &EncodeOptions) -> Result<Vec<f32>> {
+        let bar = progress_bar(texts.len(), opts.progress);
+        let out = self.encode_with_bar(texts, opts, &bar);
+        bar.finish_and_clear();
+        out
+    }
+
+    /// [`encode`](Self::encode), advancing a caller's progress bar (for jobs done in chunks).
+    pub fn encode_with_bar(
+        &self,
+        texts: &[String],
+        opts: &EncodeOptions,
+        bar: &ProgressBar,
+    ) -> Result<Vec<f32>> {
         let dim = self.dim();
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -157,18 +170,6 @@ impl SentenceEncoder {
             opts.max_batch_tokens.max(1),
             self.backbone.needs_unpadded_batches(),
         );
-        let bar = if opts.progress {
-            let bar = ProgressBar::new(texts.len() as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "encoding {bar:30.cyan/blue} {pos}/{len} sentences  {per_sec}  eta {eta}",
-                )
-                .unwrap(),
-            );
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
         // Batches run in parallel across rayon's threads (matrix products still split their
         // work through rayon too). Element-wise ops run best inline: see `main.rs` on
         // CANDLE_NUM_THREADS.
@@ -178,7 +179,6 @@ impl SentenceEncoder {
             out
         };
         let results: Vec<Result<Vec<f32>>> = batches.par_iter().map(run).collect();
-        bar.finish_and_clear();
         let mut out = vec![0f32; texts.len() * dim];
         for (batch, rows) in batches.iter().zip(results) {
             let rows = rows?;
@@ -214,6 +214,22 @@ impl SentenceEncoder {
         let x = l2_normalize(&x)?;
         Ok(x.flatten_all()?.to_vec1()?)
     }
+}
+
+/// A progress bar on stderr, or a hidden one (indicatif also hides it when stderr is not a
+/// terminal).
+pub fn progress_bar(len: usize, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "encoding {bar:30.cyan/blue} {pos}/{len} sentences  {per_sec}  eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar
 }
 
 /// Default padded-token budget per batch (`LVMKIT_BATCH_TOKENS` overrides it for experiments).

@@ -1,21 +1,22 @@
 //! Integration tests on slices of the real corpora under `data/corpora` (fetched by the
-//! project's data step). Each test skips with a message when the data is not there.
+//! project's data step). They fail, not skip, without the data: a skipped test proves nothing,
+//! and CI fetches the data before testing.
 
 use lvmkit_corpus::{ingest_path, Document, Format, IngestStats, SegmentConfig};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-fn corpora() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/corpora");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: {} does not exist (run the fetch step)",
-            dir.display()
-        );
-        None
-    }
+fn corpora() -> PathBuf {
+    let data = std::env::var_os("LVMKIT_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"));
+    let dir = data.join("corpora");
+    assert!(
+        dir.is_dir(),
+        "{} does not exist: run `cargo run --release -p lvmkit -- fetch` first",
+        dir.display()
+    );
+    dir
 }
 
 fn ingest(path: &Path, format: Format) -> (Vec<Document>, IngestStats) {
@@ -39,7 +40,7 @@ fn words(s: &str) -> usize {
 
 #[test]
 fn sotu_washington_1790() {
-    let Some(root) = corpora() else { return };
+    let root = corpora();
     // A one-speech copy of the layout: speeches/ plus metadata.csv.
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("speeches")).unwrap();
@@ -112,7 +113,7 @@ fn count_pages(xml: &str) -> (usize, usize) {
 
 #[test]
 fn wikipedia_sample() {
-    let Some(root) = corpora() else { return };
+    let root = corpora();
     let path = root.join("enwiki-sample.xml.bz2");
     let mut xml = String::new();
     bzip2::read::MultiBzDecoder::new(std::fs::File::open(&path).unwrap())
@@ -166,7 +167,7 @@ fn wikipedia_sample() {
 
 #[test]
 fn brown_ca01() {
-    let Some(root) = corpora() else { return };
+    let root = corpora();
     let (docs, stats) = ingest(&root.join("brown/ca01"), Format::Brown);
     assert_eq!(docs.len(), 1);
     let d = &docs[0];
@@ -198,7 +199,7 @@ fn brown_ca01() {
 
 #[test]
 fn python_docs_controlflow() {
-    let Some(root) = corpora() else { return };
+    let root = corpora();
     let path = root.join("python-docs/tutorial/controlflow.rst.txt");
     let (docs, _) = ingest(&path, Format::Auto);
     assert_eq!(docs.len(), 1);
@@ -218,7 +219,7 @@ fn python_docs_controlflow() {
 
 #[test]
 fn python_docs_folder_ids_are_relative_and_sorted() {
-    let Some(root) = corpora() else { return };
+    let root = corpora();
     let (docs, stats) = ingest(&root.join("python-docs/tutorial"), Format::Auto);
     assert!(docs.len() > 10);
     let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
@@ -232,7 +233,7 @@ fn python_docs_folder_ids_are_relative_and_sorted() {
 /// Document and sentence counts for every corpus; run with `--nocapture` to see them.
 #[test]
 fn corpus_counts() {
-    let Some(root) = corpora() else { return };
+    let root = corpora();
     for (name, format) in [
         ("sotu", Format::Sotu),
         ("brown", Format::Brown),

@@ -96,17 +96,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 }
 
 fn ingest(args: &IngestArgs) -> Result<IngestStats> {
-    if args.min_words == 0 || args.max_words < args.min_words.max(2) {
-        bail!(
-            "--min-words must be ≥ 1 and --max-words ≥ max(--min-words, 2) (got {} and {})",
-            args.min_words,
-            args.max_words
-        );
-    }
     let cfg = SegmentConfig {
         min_words: args.min_words,
         max_words: args.max_words,
     };
+    cfg.validate()
+        .context("check --min-words and --max-words")?;
     let mut stats = IngestStats::default();
     let mut seen = std::collections::HashMap::new();
     lvmkit_io::write_atomic(&args.output, |w| {
@@ -340,13 +335,14 @@ fn run(args: &RunArgs) -> Result<()> {
 
     eprintln!("[2/3] ingest");
     let corpus_dir = args.output.join("corpus");
+    let segment = SegmentConfig::default();
     let mut corpus_files = Vec::new();
     for n in &names {
         let s = fetch::source(n)?;
         let out = corpus_dir.join(format!("{n}.jsonl"));
         let stamp_path = corpus_dir.join(format!("{n}.stamp.json"));
         let stamp = serde_json::json!({
-            "source": s.name, "sha256": s.sha256, "min_words": 4, "max_words": 80,
+            "source": s.name, "sha256": s.sha256, "min_words": segment.min_words, "max_words": segment.max_words,
             "lvmkit": env!("CARGO_PKG_VERSION"),
         });
         let current = std::fs::read_to_string(&stamp_path)
@@ -359,8 +355,8 @@ fn run(args: &RunArgs) -> Result<()> {
                 input: vec![data.join(s.target)],
                 output: out.clone(),
                 format: Format::Auto,
-                min_words: 4,
-                max_words: 80,
+                min_words: segment.min_words,
+                max_words: segment.max_words,
             })?;
             lvmkit_io::write_json_atomic(&stamp_path, &stamp)?;
         }

@@ -346,3 +346,75 @@ pub fn write_folder(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Resul
     }
     Ok(())
 }
+
+/// A document whose concept vectors are already known, with its split chosen by the caller.
+pub struct VectorDocument {
+    pub id: String,
+    pub source: String,
+    /// train, val, test or ood.
+    pub split: String,
+    pub texts: Vec<String>,
+    /// [texts.len() × dim] row-major.
+    pub vectors: Vec<f32>,
+}
+
+/// Build a dataset folder from documents that already have vectors and splits (embeddings made
+/// elsewhere, or constructed cases in tests). Windows are cut exactly as in [`build`].
+pub fn from_vectors(
+    out: &Path,
+    docs: Vec<VectorDocument>,
+    dim: usize,
+    context: usize,
+    encoder: EncoderInfo,
+) -> Result<Manifest> {
+    if context == 0 {
+        bail!("context must be at least 1");
+    }
+    let mut entries = Vec::with_capacity(docs.len());
+    let mut texts = Vec::new();
+    let mut vectors = Vec::new();
+    let mut with_ood = false;
+    for (index, d) in docs.into_iter().enumerate() {
+        if !crate::layout::SPLITS.contains(&d.split.as_str()) {
+            bail!("document '{}': unknown split '{}'", d.id, d.split);
+        }
+        if d.vectors.len() != d.texts.len() * dim {
+            bail!(
+                "document '{}': {} values for {} texts of dimension {dim}",
+                d.id,
+                d.vectors.len(),
+                d.texts.len()
+            );
+        }
+        with_ood |= d.split == "ood";
+        entries.push(DocumentEntry {
+            index,
+            id: d.id,
+            title: String::new(),
+            source: d.source,
+            split: d.split,
+            start: texts.len(),
+            len: d.texts.len(),
+        });
+        texts.extend(d.texts);
+        vectors.extend(d.vectors);
+    }
+    let parts = Parts {
+        entries,
+        texts,
+        vectors,
+        dim,
+        encoder,
+        inputs: Vec::new(),
+        empty: 0,
+        with_ood,
+    };
+    let opts = BuildOptions {
+        context,
+        ratios: SplitRatios::default(),
+        seed: 0,
+        encode: EncodeOptions::default(),
+        cache_dir: None,
+    };
+    assemble(out, parts, &opts)
+}

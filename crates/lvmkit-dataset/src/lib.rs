@@ -17,6 +17,6 @@ pub mod layout;
 pub mod npz;
 pub mod split;
 
-pub use build::{build, BuildInput, BuildOptions};
+pub use build::{build, from_vectors, BuildInput, BuildOptions, VectorDocument};
 pub use layout::{Dataset, DocumentEntry, Manifest, SplitSummary, Window};
 pub use split::SplitRatios;

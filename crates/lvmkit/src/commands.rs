@@ -82,6 +82,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             print_summary(&m, &output);
             Ok(())
         }
+        Command::Train(args) => crate::model_commands::train(&args).map(|_| ()),
+        Command::Eval(args) => crate::model_commands::eval(&args).map(|_| ()),
         Command::Run(args) => run(&args),
         Command::Bench(BenchCommand::Encode {
             data,
@@ -318,7 +320,8 @@ fn print_summary(m: &Manifest, dir: &Path) {
     }
 }
 
-/// The main job: fetch → ingest → dataset, each stage skipped when its inputs are unchanged.
+/// The main job: fetch → ingest → dataset → train → evaluate → leaderboard, each stage skipped
+/// when its inputs are unchanged.
 fn run(args: &RunArgs) -> Result<()> {
     let data = &args.data.data;
     let started = Instant::now();
@@ -330,10 +333,10 @@ fn run(args: &RunArgs) -> Result<()> {
             bail!("'{n}' is an encoder, not a corpus");
         }
     }
-    eprintln!("[1/3] fetch");
+    eprintln!("[1/6] fetch");
     fetch::fetch_all(data, &needed)?;
 
-    eprintln!("[2/3] ingest");
+    eprintln!("[2/6] ingest");
     let corpus_dir = args.output.join("corpus");
     let segment = SegmentConfig::default();
     let mut corpus_files = Vec::new();
@@ -363,7 +366,7 @@ fn run(args: &RunArgs) -> Result<()> {
         corpus_files.push((n.to_string(), out));
     }
 
-    eprintln!("[3/3] dataset");
+    eprintln!("[3/6] dataset");
     let out = args.output.join("data");
     let enc = load_encoder(&data.join(fetch::source("all-MiniLM-L6-v2")?.target))?;
     let inputs: Vec<BuildInput> = corpus_files
@@ -404,6 +407,7 @@ fn run(args: &RunArgs) -> Result<()> {
         lvmkit_dataset::build(&inputs, &enc, &opts, &out)?
     };
     print_summary(&manifest, &out);
+    crate::model_commands::run_models(args, &out)?;
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -4,6 +4,8 @@
 mod cli;
 mod commands;
 mod fetch;
+mod leaderboard;
+mod model_commands;
 
 use clap::Parser;
 use std::io::IsTerminal;

@@ -1,0 +1,30 @@
+//! Honest evaluation of next-concept predictions.
+//!
+//! A model's predictions (one unit vector per window of a split, in `Dataset::windows` order)
+//! are scored against the same windows as four baselines ([`baselines`]: copy-last,
+//! context-mean, global-mean and a closed-form [`ridge`] regression), by mean cosine and by
+//! retrieval of the true next concept among every concept of the split ([`retrieval`]). A
+//! document-level bootstrap ([`bootstrap`]) says whether a model's lead over the best baseline
+//! is real. [`report`] puts it together; [`plot`] draws SVG figures.
+
+pub mod baselines;
+pub mod bootstrap;
+pub mod plot;
+pub mod report;
+pub mod retrieval;
+pub mod ridge;
+
+mod gram;
+mod linalg;
+
+#[cfg(test)]
+pub(crate) mod testdata;
+
+pub use bootstrap::{cluster_bootstrap, BootstrapInterval};
+pub use plot::{plot_cosine_histogram, plot_training_curves, EpochPoint};
+pub use report::{
+    evaluate, markdown_table, render_table, Comparison, EvalOptions, EvalReport, EvalRow,
+    ModelPredictions, RidgeInfo, RowKind,
+};
+pub use retrieval::{Bank, BankIndex, RetrievalMetrics};
+pub use ridge::{AlphaScore, Ridge};

@@ -1,0 +1,388 @@
+//! Retrieval of the true next concept among a bank of concepts.
+//!
+//! The target is identified by its concept id (the window's `target` row), never by looking up
+//! its vector, and ranked among every concept of the bank: all sentences of all documents of
+//! the split (`Bank::Split`), including the ones that are never a target, or of the whole
+//! corpus (`Bank::Corpus`). The score is the dot product with the prediction (the bank is
+//! unit-norm, so this orders by cosine).
+//!
+//! **Ties.** rank = 1 + the number of bank concepts whose score is *strictly* greater than the
+//! target's. The bank is deduplicated by exact vector (bit-identical rows, i.e. duplicate
+//! sentences) before scoring, each unique vector keeping its multiplicity, so a duplicate of
+//! the target is an exact tie by construction (it cannot be ranked above the target by a
+//! rounding difference in the matrix product), while a duplicated wrong answer still counts
+//! once per copy.
+
+use anyhow::{bail, Result};
+use candle_core::Tensor;
+use lvmkit_dataset::Dataset;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use crate::linalg::{tensor, values};
+
+/// Which concepts a target is ranked among.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bank {
+    /// Every concept of the evaluated split's documents.
+    #[default]
+    Split,
+    /// Every concept of the dataset.
+    Corpus,
+}
+
+impl std::fmt::Display for Bank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Bank::Split => "split",
+            Bank::Corpus => "corpus",
+        })
+    }
+}
+
+/// Score matrices are computed a block of predictions at a time, at most this many scores
+/// (128 MiB of f32) per block: large enough for the matrix product to run at full speed.
+const SCORE_BUDGET: usize = 1 << 25;
+const MAX_BLOCK: usize = 1024;
+
+/// A deduplicated concept bank, ready to score predictions against.
+pub struct BankIndex {
+    dim: usize,
+    /// Number of concepts, duplicates included.
+    size: usize,
+    /// The unique vectors, [unique, dim].
+    vectors: Tensor,
+    /// How many concepts share each unique vector.
+    multiplicity: Vec<u32>,
+    /// Concept row → its unique vector.
+    slot: HashMap<usize, u32>,
+}
+
+impl BankIndex {
+    /// The bank for evaluating `split` of `ds`.
+    pub fn build(ds: &Dataset, split: &str, bank: Bank) -> Result<Self> {
+        let rows: Vec<usize> = match bank {
+            Bank::Split => ds
+                .documents
+                .iter()
+                .filter(|d| d.split == split)
+                .flat_map(|d| d.start..d.start + d.len)
+                .collect(),
+            Bank::Corpus => (0..ds.manifest.concepts).collect(),
+        };
+        if rows.is_empty() {
+            bail!(
+                "dataset {}: the {bank} bank for split '{split}' has no concepts",
+                ds.dir.display()
+            );
+        }
+        Self::from_rows(ds.concepts.data(), ds.dim(), &rows)
+    }
+
+    /// A bank of the given rows of a row-major [N, dim] concept matrix.
+    pub fn from_rows(concepts: &[f32], dim: usize, rows: &[usize]) -> Result<Self> {
+        let n = concepts.len() / dim;
+        if let Some(r) = rows.iter().find(|&&r| r >= n) {
+            bail!("bank row {r} is out of range (the concept matrix has {n} rows)");
+        }
+        let row = |r: usize| &concepts[r * dim..(r + 1) * dim];
+        // Group bit-identical rows: hash the bits, then compare within a hash bucket.
+        let mut buckets: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut unique_rows: Vec<usize> = Vec::new();
+        let mut multiplicity: Vec<u32> = Vec::new();
+        let mut slot = HashMap::with_capacity(rows.len());
+        for &r in rows {
+            let bits = || row(r).iter().map(|x| x.to_bits());
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bits().for_each(|b| b.hash(&mut h));
+            let bucket = buckets.entry(h.finish()).or_default();
+            let found = bucket.iter().copied().find(|&u| {
+                row(unique_rows[u as usize])
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .eq(bits())
+            });
+            let u = match found {
+                Some(u) => u,
+                None => {
+                    let u = unique_rows.len() as u32;
+                    unique_rows.push(r);
+                    multiplicity.push(0);
+                    bucket.push(u);
+                    u
+                }
+            };
+            multiplicity[u as usize] += 1;
+            slot.insert(r, u);
+        }
+        let mut data = Vec::with_capacity(unique_rows.len() * dim);
+        for &r in &unique_rows {
+            data.extend_from_slice(row(r));
+        }
+        Ok(Self {
+            dim,
+            size: rows.len(),
+            vectors: tensor(&data, unique_rows.len(), dim)?,
+            multiplicity,
+            slot,
+        })
+    }
+
+    /// Number of concepts in the bank, duplicates included.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Number of distinct vectors in the bank.
+    pub fn unique(&self) -> usize {
+        self.multiplicity.len()
+    }
+
+    fn slots(&self, targets: &[usize]) -> Result<Vec<u32>> {
+        targets
+            .iter()
+            .map(|t| match self.slot.get(t) {
+                Some(&u) => Ok(u),
+                None => bail!("target concept {t} is not in the bank"),
+            })
+            .collect()
+    }
+
+    /// The rank of each target concept under its prediction (row i of `predictions`, row-major
+    /// [targets.len(), dim]), by the tie rule of the module documentation.
+    pub fn ranks(&self, predictions: &[f32], targets: &[usize]) -> Result<Vec<u32>> {
+        let d = self.dim;
+        if predictions.len() != targets.len() * d {
+            bail!(
+                "{} prediction values for {} targets of dimension {d}",
+                predictions.len(),
+                targets.len()
+            );
+        }
+        let slots = self.slots(targets)?;
+        let u = self.unique();
+        let block = (SCORE_BUDGET / u).clamp(1, MAX_BLOCK);
+        let bank_t = self.vectors.t()?;
+        let mut ranks = Vec::with_capacity(targets.len());
+        for (preds, slots) in predictions.chunks(block * d).zip(slots.chunks(block)) {
+            let q = tensor(preds, slots.len(), d)?;
+            let scores = values(&q.matmul(&bank_t)?)?;
+            let block_ranks: Vec<u32> = scores
+                .par_chunks_exact(u)
+                .zip(slots.par_iter())
+                .map(|(row, &t)| 1 + self.count_above(row, row[t as usize]))
+                .collect();
+            ranks.extend(block_ranks);
+        }
+        Ok(ranks)
+    }
+
+    /// Ranks for one prediction shared by every target (the global-mean baseline): one score
+    /// vector, sorted once, instead of a product per window.
+    pub fn ranks_constant(&self, prediction: &[f32], targets: &[usize]) -> Result<Vec<u32>> {
+        if prediction.len() != self.dim {
+            bail!(
+                "a prediction of {} values for a bank of dimension {}",
+                prediction.len(),
+                self.dim
+            );
+        }
+        let slots = self.slots(targets)?;
+        let scores = values(&tensor(prediction, 1, self.dim)?.matmul(&self.vectors.t()?)?)?;
+        let mut order: Vec<(f32, u32)> = scores
+            .iter()
+            .copied()
+            .zip(self.multiplicity.iter().copied())
+            .collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0));
+        // above[i] = concepts among the first i entries (the i highest scores).
+        let mut above = Vec::with_capacity(order.len() + 1);
+        above.push(0u32);
+        for (_, m) in &order {
+            above.push(above.last().unwrap() + m);
+        }
+        Ok(slots
+            .iter()
+            .map(|&t| {
+                let st = scores[t as usize];
+                1 + above[order.partition_point(|(s, _)| *s > st)]
+            })
+            .collect())
+    }
+
+    fn count_above(&self, scores: &[f32], target: f32) -> u32 {
+        scores
+            .iter()
+            .zip(&self.multiplicity)
+            .map(|(&s, &m)| if s > target { m } else { 0 })
+            .sum()
+    }
+}
+
+/// Retrieval metrics of a list of ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalMetrics {
+    #[serde(rename = "recall@1")]
+    pub recall_at_1: f64,
+    #[serde(rename = "recall@5")]
+    pub recall_at_5: f64,
+    #[serde(rename = "recall@10")]
+    pub recall_at_10: f64,
+    pub mrr: f64,
+    /// The middle rank (the mean of the two middle ones for an even count).
+    pub median_rank: f64,
+}
+
+impl RetrievalMetrics {
+    pub fn from_ranks(ranks: &[u32]) -> Self {
+        let n = ranks.len() as f64;
+        let recall = |k: u32| ranks.iter().filter(|&&r| r <= k).count() as f64 / n;
+        let mut sorted = ranks.to_vec();
+        sorted.sort_unstable();
+        let m = sorted.len();
+        let median_rank = if m == 0 {
+            f64::NAN
+        } else if m % 2 == 1 {
+            sorted[m / 2] as f64
+        } else {
+            (sorted[m / 2 - 1] as f64 + sorted[m / 2] as f64) / 2.0
+        };
+        Self {
+            recall_at_1: recall(1),
+            recall_at_5: recall(5),
+            recall_at_10: recall(10),
+            mrr: ranks.iter().map(|&r| 1.0 / r as f64).sum::<f64>() / n,
+            median_rank,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: usize = 16;
+
+    fn one_hot(i: usize) -> Vec<f32> {
+        let mut v = vec![0.0; D];
+        v[i] = 1.0;
+        v
+    }
+
+    /// A prediction with weight `w` on each listed axis, normalised.
+    fn pred(weights: &[(usize, f32)]) -> Vec<f32> {
+        let mut v = vec![0.0; D];
+        for &(i, w) in weights {
+            v[i] = w;
+        }
+        crate::linalg::normalise_rows(&mut v, D);
+        v
+    }
+
+    /// Bank: rows 0..14 are the axes e0..e13 and row 14 duplicates e13; row 15 (e15) is not in
+    /// the bank. Targets are given by concept row.
+    fn bank() -> (Vec<f32>, BankIndex) {
+        let mut concepts: Vec<f32> = (0..14).flat_map(one_hot).collect();
+        concepts.extend(one_hot(13));
+        concepts.extend(one_hot(15));
+        let rows: Vec<usize> = (0..15).collect();
+        let index = BankIndex::from_rows(&concepts, D, &rows).unwrap();
+        (concepts, index)
+    }
+
+    #[test]
+    fn ranks_known_by_hand() {
+        let (_, index) = bank();
+        assert_eq!(index.size(), 15);
+        assert_eq!(index.unique(), 14);
+        // Target row 0 (e0) every time; the prediction puts `k` other axes above it.
+        let above = |k: usize| {
+            let mut w = vec![(0, 0.5)];
+            w.extend((1..=k).map(|i| (i, 1.0)));
+            pred(&w)
+        };
+        let cases: Vec<(Vec<f32>, usize, u32)> = vec![
+            (above(0), 0, 1),
+            (above(2), 0, 3),
+            (above(11), 0, 12),
+            // Ties with other concepts do not count: e1 and e2 score exactly like e0.
+            (pred(&[(0, 1.0), (1, 1.0), (2, 1.0), (3, 2.0)]), 0, 2),
+            // Target row 14 is a duplicate of row 13 (same sentence twice): an exact tie with
+            // its twin, so rank 1 when the prediction is e13.
+            (one_hot(13), 14, 1),
+            (one_hot(13), 13, 1),
+            // A duplicated wrong answer counts twice: e13 (rows 13 and 14) above e0.
+            (pred(&[(0, 0.5), (13, 1.0)]), 0, 3),
+            // The prediction ignores the target e5: only e7 scores above its 0; the rest tie.
+            (one_hot(7), 5, 2),
+        ];
+        let preds: Vec<f32> = cases.iter().flat_map(|c| c.0.clone()).collect();
+        let targets: Vec<usize> = cases.iter().map(|c| c.1).collect();
+        let expected: Vec<u32> = cases.iter().map(|c| c.2).collect();
+        assert_eq!(index.ranks(&preds, &targets).unwrap(), expected);
+
+        let m = RetrievalMetrics::from_ranks(&expected);
+        // Ranks 1, 3, 12, 2, 1, 1, 3, 2.
+        assert_eq!(m.recall_at_1, 3.0 / 8.0);
+        assert_eq!(m.recall_at_5, 7.0 / 8.0);
+        assert_eq!(m.recall_at_10, 7.0 / 8.0);
+        let mrr = (1.0 + 1.0 / 3.0 + 1.0 / 12.0 + 0.5 + 1.0 + 1.0 + 1.0 / 3.0 + 0.5) / 8.0;
+        assert!((m.mrr - mrr).abs() < 1e-12);
+        assert_eq!(m.median_rank, 2.0);
+    }
+
+    #[test]
+    fn constant_prediction_ranks_match_the_general_path() {
+        let (_, index) = bank();
+        let p = pred(&[(3, 1.0), (4, 0.5), (13, 0.7), (0, 0.5)]);
+        let targets: Vec<usize> = (0..15).collect();
+        let preds: Vec<f32> = targets.iter().flat_map(|_| p.clone()).collect();
+        let general = index.ranks(&preds, &targets).unwrap();
+        assert_eq!(index.ranks_constant(&p, &targets).unwrap(), general);
+        // e3 first, e13 ×2 next, then e0 and e4 tied, then nine zeros tied.
+        assert_eq!(general[3], 1);
+        assert_eq!(general[13], 2);
+        assert_eq!(general[14], 2);
+        assert_eq!(general[0], 4);
+        assert_eq!(general[4], 4);
+        assert_eq!(general[5], 6);
+    }
+
+    #[test]
+    fn a_target_outside_the_bank_is_an_error() {
+        let (_, index) = bank();
+        let err = index.ranks(&one_hot(0), &[15]).unwrap_err().to_string();
+        assert!(err.contains("concept 15"), "{err}");
+    }
+
+    #[test]
+    fn blocks_do_not_change_ranks() {
+        // More predictions than one block holds (the block is 1024 rows for this small bank).
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let concepts: Vec<f32> = (0..50)
+            .flat_map(|_| crate::testdata::unit(&mut rng, D))
+            .collect();
+        let index = BankIndex::from_rows(&concepts, D, &(0..50).collect::<Vec<_>>()).unwrap();
+        let n = 2500;
+        let targets: Vec<usize> = (0..n).map(|i| i % 50).collect();
+        let preds: Vec<f32> = (0..n)
+            .flat_map(|_| crate::testdata::unit(&mut rng, D))
+            .collect();
+        let ranks = index.ranks(&preds, &targets).unwrap();
+        for (i, &t) in targets.iter().enumerate() {
+            let p = &preds[i * D..(i + 1) * D];
+            let s = |r: usize| crate::linalg::dot(p, &concepts[r * D..(r + 1) * D]);
+            let above = (0..50).filter(|&r| s(r) > s(t) + 1e-6).count() as u32;
+            let at_most = (0..50).filter(|&r| s(r) > s(t) - 1e-6).count() as u32;
+            assert!(
+                ranks[i] > above && ranks[i] <= at_most,
+                "window {i}: rank {}",
+                ranks[i]
+            );
+        }
+    }
+}

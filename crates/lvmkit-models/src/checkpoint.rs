@@ -1,0 +1,123 @@
+//! Checkpoints: safetensors files whose metadata carries the model config and a sha256 of the
+//! tensor data, so a damaged or truncated file, or one from another config, is refused loudly.
+
+use crate::config::ModelConfig;
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "lvmkit-checkpoint-1";
+/// Tensors under this prefix are not model weights (e.g. optimiser state).
+pub const EXTRA_PREFIX: &str = "__";
+const META_KEY: &str = "lvmkit";
+
+pub struct Checkpoint {
+    pub path: PathBuf,
+    pub metadata: BTreeMap<String, String>,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+impl Checkpoint {
+    /// Write `model`'s weights plus `extra` tensors (names must start with [`EXTRA_PREFIX`])
+    /// and `extra_meta`, atomically.
+    pub fn write(
+        path: &Path,
+        model: &crate::Model,
+        extra: &[(String, Tensor)],
+        extra_meta: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let mut named: Vec<(String, Tensor)> = model
+            .vars()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        for (n, t) in extra {
+            if !n.starts_with(EXTRA_PREFIX) {
+                bail!("extra checkpoint tensor '{n}' must start with {EXTRA_PREFIX}");
+            }
+            named.push((n.clone(), t.clone()));
+        }
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut meta = extra_meta.clone();
+        meta.insert("format".into(), FORMAT.into());
+        meta.insert("config".into(), serde_json::to_string(model.config())?);
+        meta.insert("params".into(), model.num_params().to_string());
+        meta.insert("tensors_sha256".into(), digest(&named)?);
+        // One key holding sorted JSON: safetensors writes its metadata map in HashMap order,
+        // which would make identical checkpoints differ byte for byte.
+        let header = HashMap::from([(META_KEY.to_string(), serde_json::to_string(&meta)?)]);
+        let bytes =
+            safetensors::serialize(named.iter().map(|(n, t)| (n.as_str(), t)), Some(header))
+                .context("serialising the checkpoint")?;
+        lvmkit_io::atomic::write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+        let damaged = |what: String| {
+            anyhow::anyhow!(
+                "checkpoint {} is damaged or truncated ({what}); retrain, or use another checkpoint",
+                path.display()
+            )
+        };
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| damaged(format!("header: {e}")))?;
+        let metadata: BTreeMap<String, String> = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(META_KEY))
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        if metadata.get("format").map(String::as_str) != Some(FORMAT) {
+            bail!(
+                "{} is not an lvmkit checkpoint (no '{FORMAT}' format tag in its metadata)",
+                path.display()
+            );
+        }
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| damaged(format!("tensors: {e}")))?;
+        let mut named: Vec<(String, Tensor)> = tensors
+            .iter()
+            .map(|(n, t)| (n.clone(), t.clone()))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        if metadata.get("tensors_sha256") != Some(&digest(&named)?) {
+            return Err(damaged("tensor data does not match its sha256".into()));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            metadata,
+            tensors,
+        })
+    }
+
+    pub fn model_config(&self) -> Result<ModelConfig> {
+        let text = self
+            .metadata
+            .get("config")
+            .with_context(|| format!("checkpoint {} has no model config", self.path.display()))?;
+        serde_json::from_str(text).with_context(|| {
+            format!(
+                "checkpoint {}: model config is not readable by this lvmkit",
+                self.path.display()
+            )
+        })
+    }
+}
+
+fn digest(named: &[(String, Tensor)]) -> Result<String> {
+    let mut h = Sha256::new();
+    for (n, t) in named {
+        h.update(n.as_bytes());
+        h.update(format!("{:?}{:?}", t.dtype(), t.dims()).as_bytes());
+        let v = t
+            .flatten_all()?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec1::<f32>()?;
+        h.update(bytemuck::cast_slice::<f32, u8>(&v));
+    }
+    Ok(hex::encode(h.finalize()))
+}

@@ -1,0 +1,188 @@
+//! Next-concept models. One definition of each architecture, used by training, evaluation and
+//! serving: a model maps a batch of contexts [B, C, D] (left-padded, with a [B, C] mask of
+//! 1 = real concept, 0 = padding) to L2-normalised predictions [B, D].
+//!
+//! A model is its [`ModelConfig`] plus its parameters; checkpoints (safetensors) carry the
+//! config in their metadata, and loading one into a different config is refused with the list
+//! of what differs.
+
+pub mod checkpoint;
+pub mod config;
+pub mod mlp;
+pub mod nn;
+
+pub use checkpoint::Checkpoint;
+pub use config::{Architecture, MlpConfig, ModelConfig, ARCHITECTURES};
+pub use nn::Mode;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor, Var};
+
+enum Network {
+    Mlp(mlp::Mlp),
+}
+
+/// A model ready to train or predict.
+pub struct Model {
+    config: ModelConfig,
+    params: nn::ParamStore,
+    net: Network,
+}
+
+impl Model {
+    /// A freshly initialised model; the same config and seed give the same weights.
+    pub fn new(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let mut ps = nn::ParamStore::new(seed, device);
+        let net = match &config.arch {
+            Architecture::Mlp(c) => {
+                Network::Mlp(mlp::Mlp::new(&mut ps, c, config.dim, config.context)?)
+            }
+        };
+        Ok(Self {
+            config: config.clone(),
+            params: ps,
+            net,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.params.num_params()
+    }
+
+    /// Trainable parameters by name, in a fixed order.
+    pub fn vars(&self) -> &[(String, Var)] {
+        self.params.vars()
+    }
+
+    pub fn device(&self) -> &Device {
+        self.params.device()
+    }
+
+    /// Predictions [B, D], unit norm. `contexts`: [B, C, D]; `mask`: [B, C] f32 (1 = real).
+    pub fn forward(&self, contexts: &Tensor, mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let (c, d) = (self.config.context, self.config.dim);
+        match contexts.dims() {
+            [b, cc, dd] if *cc == c && *dd == d => {
+                if mask.dims() != [*b, c] {
+                    bail!("mask has shape {:?}, expected [{b}, {c}]", mask.dims());
+                }
+            }
+            dims => bail!("contexts have shape {dims:?}, this model takes [B, {c}, {d}]"),
+        }
+        // Padding rows contribute nothing, whatever the caller put there.
+        let x = contexts.broadcast_mul(&mask.unsqueeze(2)?)?;
+        let raw = match &self.net {
+            Network::Mlp(m) => m.forward(&x, mode)?,
+        };
+        nn::l2_normalize(&raw)
+    }
+
+    /// Predict for contexts of 1…C concepts each (row-major [len × D] slices; longer ones keep
+    /// their last C), in evaluation mode, in batches. Returns [N × D] row-major.
+    pub fn predict(&self, contexts: &[&[f32]]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(contexts.len() * self.config.dim);
+        for chunk in contexts.chunks(1024) {
+            let (x, mask) =
+                pack_contexts(chunk, self.config.dim, self.config.context, self.device())?;
+            let y = self.forward(&x, &mask, &mut Mode::Eval)?;
+            out.extend(y.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+
+    /// Load a checkpoint. With `expected`, the stored config must equal it, otherwise the
+    /// error lists each differing field.
+    pub fn load(path: &std::path::Path, expected: Option<&ModelConfig>) -> Result<Self> {
+        let ckpt = Checkpoint::read(path)?;
+        Self::from_checkpoint(&ckpt, expected)
+    }
+
+    pub fn from_checkpoint(ckpt: &Checkpoint, expected: Option<&ModelConfig>) -> Result<Self> {
+        let config = ckpt.model_config()?;
+        if let Some(exp) = expected {
+            let diff =
+                config::config_diff(&serde_json::to_value(exp)?, &serde_json::to_value(&config)?);
+            if !diff.is_empty() {
+                bail!(
+                    "checkpoint {} was trained with a different model config:\n  {}",
+                    ckpt.path.display(),
+                    diff.join("\n  ")
+                );
+            }
+        }
+        let model = Self::new(&config, 0, &Device::Cpu)?;
+        model.assign(ckpt)?;
+        Ok(model)
+    }
+
+    /// Copy a checkpoint's weights into this model, refusing any name or shape mismatch.
+    pub fn assign(&self, ckpt: &Checkpoint) -> Result<()> {
+        let mut problems = Vec::new();
+        for (name, var) in self.vars() {
+            match ckpt.tensors.get(name) {
+                None => problems.push(format!("{name}: missing from the checkpoint")),
+                Some(t) if t.dims() != var.dims() => problems.push(format!(
+                    "{name}: checkpoint has shape {:?}, model has {:?}",
+                    t.dims(),
+                    var.dims()
+                )),
+                Some(_) => {}
+            }
+        }
+        for name in ckpt.tensors.keys() {
+            if !name.starts_with(checkpoint::EXTRA_PREFIX)
+                && !self.vars().iter().any(|(n, _)| n == name)
+            {
+                problems.push(format!("{name}: in the checkpoint but not in the model"));
+            }
+        }
+        if !problems.is_empty() {
+            bail!(
+                "checkpoint {} does not fit this {} model:\n  {}",
+                ckpt.path.display(),
+                self.config.arch.name(),
+                problems.join("\n  ")
+            );
+        }
+        for (name, var) in self.vars() {
+            var.set(&ckpt.tensors[name].to_dtype(var.dtype())?)
+                .with_context(|| format!("setting {name}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Left-pad contexts of 1…C concept rows into a [B, C, D] tensor and its [B, C] mask.
+pub fn pack_contexts(
+    contexts: &[&[f32]],
+    dim: usize,
+    context: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let b = contexts.len();
+    let mut x = vec![0f32; b * context * dim];
+    let mut mask = vec![0f32; b * context];
+    for (i, rows) in contexts.iter().enumerate() {
+        if rows.is_empty() || rows.len() % dim != 0 {
+            bail!(
+                "context {i} has {} values, expected a positive multiple of D = {dim}",
+                rows.len()
+            );
+        }
+        let n = rows.len() / dim;
+        let keep = n.min(context);
+        let src = &rows[(n - keep) * dim..];
+        let dst = (i * context + context - keep) * dim;
+        x[dst..dst + keep * dim].copy_from_slice(src);
+        mask[i * context + context - keep..(i + 1) * context].fill(1.0);
+    }
+    Ok((
+        Tensor::from_vec(x, (b, context, dim), device)?,
+        Tensor::from_vec(mask, (b, context), device)?,
+    ))
+}

@@ -1,0 +1,175 @@
+//! Building blocks with a backward pass and seeded initialisation.
+//!
+//! Why not candle-nn's modules directly: its fused `LayerNorm`, `softmax_last_dim` and
+//! `rms_norm` have no backward (training silently stops updating everything below them), and
+//! its initialisers draw from an unseedable CPU generator. Everything here is built from
+//! differentiable primitive ops and draws from one seeded ChaCha stream, so the same seed gives
+//! the same model.
+
+use anyhow::{bail, Result};
+use candle_core::{Device, Module, Tensor, Var, D};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Whether a forward pass trains (dropout active, drawn from the given generator) or evaluates.
+pub enum Mode<'a> {
+    Eval,
+    Train(&'a mut ChaCha8Rng),
+}
+
+impl Mode<'_> {
+    pub fn is_train(&self) -> bool {
+        matches!(self, Mode::Train(_))
+    }
+}
+
+/// How a new parameter is filled.
+#[derive(Debug, Clone, Copy)]
+pub enum Init {
+    Zeros,
+    Ones,
+    /// U(-b, b).
+    Uniform(f32),
+    /// N(0, σ²).
+    Normal(f32),
+}
+
+/// The trainable parameters of one model, in creation order, with unique dotted names.
+pub struct ParamStore {
+    vars: Vec<(String, Var)>,
+    rng: ChaCha8Rng,
+    device: Device,
+}
+
+impl ParamStore {
+    pub fn new(seed: u64, device: &Device) -> Self {
+        Self {
+            vars: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            device: device.clone(),
+        }
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// A new parameter. Values are drawn in creation order, so the model's constructor fixes
+    /// the stream: same config + same seed = same weights.
+    pub fn tensor(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Tensor> {
+        if self.vars.iter().any(|(n, _)| n == name) {
+            bail!("parameter '{name}' defined twice");
+        }
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = match init {
+            Init::Zeros => vec![0.0; n],
+            Init::Ones => vec![1.0; n],
+            Init::Uniform(b) => (0..n).map(|_| self.rng.gen_range(-b..=b)).collect(),
+            Init::Normal(std) => (0..n)
+                .map(|_| std * standard_normal(&mut self.rng))
+                .collect(),
+        };
+        let var = Var::from_tensor(&Tensor::from_vec(data, shape, &self.device)?)?;
+        let t = var.as_tensor().clone();
+        self.vars.push((name.to_string(), var));
+        Ok(t)
+    }
+
+    /// `nn.Linear(input, output)` with PyTorch's default initialisation (U(±1/√input) for the
+    /// weight and the bias), so learning rates tuned in PyTorch carry over.
+    pub fn linear(&mut self, name: &str, input: usize, output: usize) -> Result<Linear> {
+        let bound = 1.0 / (input as f32).sqrt();
+        let w = self.tensor(
+            &format!("{name}.weight"),
+            &[output, input],
+            Init::Uniform(bound),
+        )?;
+        let b = self.tensor(&format!("{name}.bias"), &[output], Init::Uniform(bound))?;
+        Ok(Linear(candle_nn::Linear::new(w, Some(b))))
+    }
+
+    pub fn layer_norm(&mut self, name: &str, dim: usize) -> Result<LayerNorm> {
+        Ok(LayerNorm {
+            weight: self.tensor(&format!("{name}.weight"), &[dim], Init::Ones)?,
+            bias: self.tensor(&format!("{name}.bias"), &[dim], Init::Zeros)?,
+            eps: 1e-5,
+        })
+    }
+
+    pub fn vars(&self) -> &[(String, Var)] {
+        &self.vars
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.vars.iter().map(|(_, v)| v.elem_count()).sum()
+    }
+}
+
+fn standard_normal(rng: &mut ChaCha8Rng) -> f32 {
+    // Box–Muller: rand_distr would be one more dependency for one line.
+    let u1: f32 = rng.gen_range(f32::EPSILON..1.0);
+    let u2: f32 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// A dense layer (candle-nn's: plain matmul + add, so it has a backward).
+pub struct Linear(candle_nn::Linear);
+
+impl Linear {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.0.forward(x)?)
+    }
+}
+
+/// Layer normalisation over the last dimension, from primitive ops so gradients flow.
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        Ok(normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)?)
+    }
+}
+
+/// Inverted dropout: in training, zero each element with probability `p` and scale the rest
+/// by 1/(1−p); the identity in evaluation. The mask comes from the caller's seeded generator.
+pub fn dropout(x: &Tensor, p: f32, mode: &mut Mode) -> Result<Tensor> {
+    let Mode::Train(rng) = mode else {
+        return Ok(x.clone());
+    };
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    let keep = 1.0 - p;
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| {
+            if rng.gen::<f32>() < keep {
+                1.0 / keep
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+    Ok(x.mul(&mask)?)
+}
+
+/// Rows scaled to unit L2 norm (ε keeps the gradient finite at zero).
+pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
+    let norm = (x.sqr()?.sum_keepdim(D::Minus1)? + 1e-12)?.sqrt()?;
+    Ok(x.broadcast_div(&norm)?)
+}
+
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    // The erf form, as PyTorch's default nn.GELU.
+    Ok(x.gelu_erf()?)
+}

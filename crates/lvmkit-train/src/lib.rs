@@ -1,0 +1,86 @@
+//! Training next-concept models on an lvmkit dataset.
+//!
+//! The loop, start to finish, is [`trainer::train`]: shuffle the train windows (seeded per
+//! epoch), step AdamW on the weighted loss, evaluate on val, keep the best checkpoint, write
+//! the last one with the optimiser and trainer state so `--resume` continues bit-for-bit.
+
+pub mod batch;
+pub mod loss;
+pub mod optim;
+pub mod run;
+pub mod schedule;
+pub mod trainer;
+
+pub use loss::LossConfig;
+pub use optim::AdamWConfig;
+pub use run::{RunConfig, RunDir};
+pub use schedule::{ScheduleConfig, ScheduleKind};
+pub use trainer::{train, History, TrainOptions, TrainOutcome};
+
+use anyhow::{bail, Result};
+use lvmkit_models::Architecture;
+use serde::{Deserialize, Serialize};
+
+/// Every hyper-parameter of a training run, in one place (also the `--config FILE` format;
+/// fields left out take these defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Architecture and its settings, e.g. `{"architecture": "mlp", "hidden": 1024}`.
+    pub model: Architecture,
+    pub loss: LossConfig,
+    pub optimizer: AdamWConfig,
+    pub schedule: ScheduleConfig,
+    pub batch_size: usize,
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Stop after this many epochs without a better val cosine (0 = never stop early).
+    pub patience: usize,
+    /// Clip the global gradient norm to this (0 = off).
+    pub clip: f64,
+    /// Seeds initialisation, shuffling and dropout: the same seed repeats a run exactly.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: Architecture::default_for("mlp").expect("mlp exists"),
+            loss: LossConfig::default(),
+            optimizer: AdamWConfig::default(),
+            schedule: ScheduleConfig::default(),
+            batch_size: 256,
+            epochs: 20,
+            patience: 3,
+            clip: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        self.loss.validate()?;
+        self.schedule.validate()?;
+        if self.batch_size < 2 {
+            bail!("batch_size must be at least 2, got {}", self.batch_size);
+        }
+        if self.epochs == 0 {
+            bail!("epochs must be at least 1");
+        }
+        let o = &self.optimizer;
+        if !(o.lr.is_finite() && o.lr > 0.0) {
+            bail!("optimizer lr must be > 0, got {}", o.lr);
+        }
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            bail!("optimizer weight_decay must be ≥ 0, got {}", o.weight_decay);
+        }
+        if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
+            bail!("optimizer betas must be in [0, 1)");
+        }
+        if !(self.clip.is_finite() && self.clip >= 0.0) {
+            bail!("clip must be ≥ 0, got {}", self.clip);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! The main job's report: every model and every baseline on val, test and ood, with how each
+//! model was trained. `leaderboard.json` is `{"splits": {"val": <eval report>, ...}, "models":
+//! [...], "dataset": {...}}`, where each split's report holds all models' rows.
+
+use anyhow::Result;
+use lvmkit_dataset::Dataset;
+use lvmkit_eval::{markdown_table, render_table, EvalReport};
+use lvmkit_train::RunDir;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Serialize)]
+pub struct ModelEntry {
+    pub name: String,
+    pub run: String,
+    pub params: usize,
+    pub epochs: usize,
+    pub best_epoch: usize,
+    pub best_val_cosine: f64,
+    pub status: String,
+    /// Mean training samples per second over the epochs.
+    pub train_samples_per_s: f64,
+    pub train_seconds: f64,
+}
+
+#[derive(Serialize)]
+pub struct DatasetEntry {
+    pub path: String,
+    pub manifest_hash: String,
+    pub encoder: String,
+    pub dim: usize,
+    pub context: usize,
+    pub concepts: usize,
+    /// split → (documents, windows).
+    pub splits: BTreeMap<String, (usize, usize)>,
+}
+
+#[derive(Serialize)]
+pub struct Leaderboard {
+    pub splits: BTreeMap<String, EvalReport>,
+    pub models: Vec<ModelEntry>,
+    pub dataset: DatasetEntry,
+    #[serde(skip)]
+    order: Vec<String>,
+}
+
+impl Leaderboard {
+    /// Merge per-model reports: the baselines are the same for every model (same windows, same
+    /// bank), so each split keeps one set of baseline rows and every model's row.
+    pub fn build(ds: &Dataset, per_model: &[(String, PathBuf, Vec<EvalReport>)]) -> Result<Self> {
+        let mut splits: BTreeMap<String, EvalReport> = BTreeMap::new();
+        let mut order = Vec::new();
+        let mut models = Vec::new();
+        for (name, dir, reports) in per_model {
+            for r in reports {
+                match splits.get_mut(&r.split) {
+                    None => {
+                        order.push(r.split.clone());
+                        splits.insert(r.split.clone(), r.clone());
+                    }
+                    Some(merged) => {
+                        let n_models = merged
+                            .rows
+                            .iter()
+                            .filter(|x| x.kind == lvmkit_eval::RowKind::Model)
+                            .count();
+                        for (i, row) in r
+                            .rows
+                            .iter()
+                            .filter(|x| x.kind == lvmkit_eval::RowKind::Model)
+                            .enumerate()
+                        {
+                            merged.rows.insert(n_models + i, row.clone());
+                        }
+                        merged.comparisons.extend(r.comparisons.iter().cloned());
+                    }
+                }
+            }
+            let rd = RunDir::new(dir);
+            let cfg = rd.read_config()?;
+            let h = rd.read_history()?;
+            let n = h.epochs.len().max(1) as f64;
+            models.push(ModelEntry {
+                name: name.clone(),
+                run: dir.display().to_string(),
+                params: cfg.params,
+                epochs: h.epochs.len(),
+                best_epoch: h.best_epoch,
+                best_val_cosine: h.best_val_cosine,
+                status: h.status.clone(),
+                train_samples_per_s: h.epochs.iter().map(|e| e.samples_per_s).sum::<f64>() / n,
+                train_seconds: h.epochs.iter().map(|e| e.seconds).sum(),
+            });
+        }
+        let m = &ds.manifest;
+        Ok(Self {
+            splits,
+            models,
+            dataset: DatasetEntry {
+                path: ds.dir.display().to_string(),
+                manifest_hash: m.hash(),
+                encoder: m.encoder.name.clone(),
+                dim: m.dim,
+                context: m.context,
+                concepts: m.concepts,
+                splits: m
+                    .splits
+                    .iter()
+                    .map(|(k, v)| (k.clone(), (v.documents, v.windows)))
+                    .collect(),
+            },
+            order,
+        })
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        lvmkit_io::write_json_atomic(&dir.join("leaderboard.json"), self)?;
+        let md = self.markdown();
+        lvmkit_io::write_atomic(&dir.join("leaderboard.md"), |w| {
+            Ok(w.write_all(md.as_bytes())?)
+        })
+    }
+
+    pub fn markdown(&self) -> String {
+        let d = &self.dataset;
+        let mut out = String::new();
+        writeln!(out, "# lvmkit leaderboard\n").unwrap();
+        writeln!(
+            out,
+            "Dataset `{}` (manifest `{}`): {} concepts embedded by {} ({}-D), contexts of {} \
+             concepts. Splits are by document, so no window of an evaluated document was seen in \
+             training:\n",
+            d.path,
+            &d.manifest_hash[..12],
+            d.concepts,
+            d.encoder,
+            d.dim,
+            d.context
+        )
+        .unwrap();
+        writeln!(out, "| split | documents | windows |\n|---|---:|---:|").unwrap();
+        for s in lvmkit_dataset::layout::SPLITS {
+            if let Some((docs, wins)) = d.splits.get(s) {
+                writeln!(out, "| {s} | {docs} | {wins} |").unwrap();
+            }
+        }
+        writeln!(out, "\n## Models\n").unwrap();
+        writeln!(
+            out,
+            "| model | parameters | epochs | best epoch | best val cosine | train samples/s | training time |\n|---|---:|---:|---:|---:|---:|---:|"
+        )
+        .unwrap();
+        for m in &self.models {
+            writeln!(
+                out,
+                "| {} | {} | {} ({}) | {} | {:.4} | {:.0} | {:.0} s |",
+                m.name,
+                m.params,
+                m.epochs,
+                m.status,
+                m.best_epoch,
+                m.best_val_cosine,
+                m.train_samples_per_s,
+                m.train_seconds
+            )
+            .unwrap();
+        }
+        for s in &self.order {
+            writeln!(out, "\n## {s}\n").unwrap();
+            out.push_str(&markdown_table(&self.splits[s]));
+        }
+        out.push_str(
+            "\n## Reading the tables\n\n\
+             - **cosine**: mean cosine between the prediction and the true next sentence's embedding.\n\
+             - **recall@k**, **MRR**, **median rank**: where the true next concept (by its concept \
+             id, not by vector equality) ranks among *every* concept of the split's documents \
+             (`bank`). A duplicate sentence scores the same as the target and does not push it down.\n\
+             - Baselines use the very same windows: `copy_last` predicts the last context sentence, \
+             `context_mean` the mean of the context, `global_mean` the mean train target, `ridge` a \
+             linear map from the flattened context fitted in closed form on train (α chosen on val).\n\
+             - The interval under each table is a 95% bootstrap over documents (windows of one \
+             document overlap, so resampling windows would understate the uncertainty) of the \
+             model's mean cosine minus the best baseline's.\n",
+        );
+        out
+    }
+
+    /// What the main job prints at the end: the test and ood tables.
+    pub fn terminal_summary(&self) -> String {
+        let mut out = String::new();
+        for s in ["test", "ood"] {
+            if let Some(r) = self.splits.get(s) {
+                writeln!(out, "\n{}", render_table(r)).unwrap();
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,340 @@
+//! `lvmkit train` and `lvmkit eval` on a small dataset built from real corpora with the real
+//! encoder: the files a user gets, the JSON they parse, and the refusals they meet.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn lvmkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lvmkit"))
+        .args(args)
+        .env("LVMKIT_LOG", "warn")
+        .env("LVMKIT_DATA", data_dir())
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "command failed: {}", stderr(&o));
+    o
+}
+
+fn fails_with(o: &Output, needle: &str) {
+    assert!(
+        !o.status.success(),
+        "expected a failure; stderr: {}",
+        stderr(o)
+    );
+    assert!(
+        stderr(o).contains(needle),
+        "message should mention {needle:?}: {}",
+        stderr(o)
+    );
+}
+
+fn data_dir() -> PathBuf {
+    let data = std::env::var_os("LVMKIT_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"));
+    assert!(
+        data.join("encoders/all-MiniLM-L6-v2/model.safetensors")
+            .exists()
+            && data.join("corpora/brown").exists(),
+        "real data missing under {}: run `cargo run --release -p lvmkit -- fetch` first",
+        data.display()
+    );
+    std::fs::canonicalize(data).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Keep every `step`-th document of a JSONL corpus, each cut to `max` sentences.
+fn slice_jsonl(input: &Path, output: &Path, step: usize, take: usize, max: usize) {
+    let text = std::fs::read_to_string(input).unwrap();
+    let mut out = String::new();
+    for line in text.lines().step_by(step).take(take) {
+        let mut doc: Value = serde_json::from_str(line).unwrap();
+        let sentences = doc["sentences"].as_array_mut().unwrap();
+        sentences.truncate(max);
+        out.push_str(&doc.to_string());
+        out.push('\n');
+    }
+    std::fs::write(output, out).unwrap();
+}
+
+/// One real dataset for the whole file: 40 Brown samples (train/val/test by document) and 4
+/// Wikipedia articles (ood), 40 sentences each at most, embedded by all-MiniLM-L6-v2.
+fn dataset() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let data = data_dir();
+        ok(lvmkit(&[
+            "ingest",
+            "--input",
+            s(&data.join("corpora/brown")),
+            "--output",
+            s(&d.join("brown.jsonl")),
+        ]));
+        ok(lvmkit(&[
+            "ingest",
+            "--input",
+            s(&data.join("corpora/enwiki-sample.xml.bz2")),
+            "--output",
+            s(&d.join("wiki.jsonl")),
+        ]));
+        slice_jsonl(&d.join("brown.jsonl"), &d.join("corpus.jsonl"), 12, 40, 40);
+        slice_jsonl(&d.join("wiki.jsonl"), &d.join("ood.jsonl"), 20, 4, 40);
+        ok(lvmkit(&[
+            "dataset",
+            "--corpus",
+            s(&d.join("corpus.jsonl")),
+            "--ood",
+            s(&d.join("ood.jsonl")),
+            "--output",
+            s(&d.join("data")),
+        ]));
+        dir
+    })
+    .path()
+}
+
+fn train_small(run: &Path, extra: &[&str]) -> Output {
+    let data = dataset().join("data");
+    let mut args = vec![
+        "train",
+        "--data",
+        s(&data),
+        "--output",
+        s(run),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+    ];
+    args.extend_from_slice(extra);
+    lvmkit(&args)
+}
+
+#[test]
+fn train_then_eval_writes_the_documented_files_and_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let out = ok(train_small(&run, &["--loss", "cosine=1,infonce=0.05"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("samples/s"));
+    for f in [
+        "config.json",
+        "history.json",
+        "best.safetensors",
+        "last.safetensors",
+    ] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model"]["architecture"], "mlp");
+    assert_eq!(cfg["model"]["dim"], 384);
+    assert_eq!(cfg["train"]["loss"]["infonce"], 0.05);
+    assert_eq!(cfg["data"]["manifest_hash"].as_str().unwrap().len(), 64);
+    let hist: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("history.json")).unwrap()).unwrap();
+    let epochs = hist["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 3);
+    for key in [
+        "train_loss",
+        "train_cosine",
+        "val_loss",
+        "val_cosine",
+        "lr",
+        "seconds",
+        "samples_per_s",
+    ] {
+        assert!(epochs[0][key].is_number(), "history lacks {key}");
+    }
+    assert!(epochs[0]["train_components"]["infonce"].is_number());
+
+    ok(lvmkit(&[
+        "eval",
+        "--run",
+        s(&run),
+        "--split",
+        "test,ood",
+        "--bootstrap",
+        "200",
+    ]));
+    for split in ["test", "ood"] {
+        let path = run.join("eval").join(format!("{split}.json"));
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(r["split"], split);
+        assert!(r["windows"].as_u64().unwrap() > 0);
+        assert!(r["bank_size"].as_u64().unwrap() > r["windows"].as_u64().unwrap());
+        let rows = r["rows"].as_array().unwrap();
+        let names: Vec<&str> = rows.iter().map(|x| x["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            ["mlp", "copy_last", "context_mean", "global_mean", "ridge"]
+        );
+        assert_eq!(rows[0]["kind"], "model");
+        assert_eq!(rows[1]["kind"], "baseline");
+        for row in rows {
+            for key in ["cosine", "recall@1", "recall@5", "recall@10", "mrr"] {
+                let v = row[key].as_f64().unwrap_or_else(|| panic!("{key} missing"));
+                assert!((-1.0..=1.0).contains(&v), "{key} = {v}");
+            }
+            assert!(row["recall@1"].as_f64() <= row["recall@10"].as_f64());
+        }
+        let cmp = &r["comparisons"][0];
+        assert_eq!(cmp["model"], "mlp");
+        let (lo, hi) = (
+            cmp["ci95"][0].as_f64().unwrap(),
+            cmp["ci95"][1].as_f64().unwrap(),
+        );
+        let delta = cmp["delta"].as_f64().unwrap();
+        assert!(lo <= delta && delta <= hi);
+        let svg =
+            std::fs::read_to_string(run.join("eval").join(format!("{split}-cosines.svg"))).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("mlp"));
+    }
+    assert!(run.join("eval/training-curves.svg").exists());
+}
+
+#[test]
+fn bad_requests_are_refused_and_nothing_is_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset().join("data");
+    let run = tmp.path().join("run");
+
+    fails_with(
+        &train_small(&run, &["--model", "mamba9"]),
+        "unknown model 'mamba9'",
+    );
+    fails_with(&train_small(&run, &["--lr=-1"]), "lr must be > 0");
+    fails_with(
+        &train_small(&run, &["--loss", "cosine=1,cross=2"]),
+        "unknown term 'cross'",
+    );
+    fails_with(&train_small(&run, &["--warmup", "1.5"]), "warmup");
+    assert!(!run.exists(), "a refused run must not create its folder");
+
+    ok(train_small(&run, &[]));
+    let best = std::fs::read(run.join("best.safetensors")).unwrap();
+    fails_with(&train_small(&run, &[]), "already holds a training run");
+    assert_eq!(best, std::fs::read(run.join("best.safetensors")).unwrap());
+
+    fails_with(
+        &lvmkit(&["eval", "--run", s(&run), "--split", "dev"]),
+        "has no split 'dev'",
+    );
+
+    // A truncated checkpoint is refused by name.
+    let cut = tmp.path().join("cut");
+    std::fs::create_dir(&cut).unwrap();
+    std::fs::copy(run.join("config.json"), cut.join("config.json")).unwrap();
+    std::fs::write(cut.join("best.safetensors"), &best[..best.len() - 100]).unwrap();
+    fails_with(
+        &lvmkit(&["eval", "--run", s(&cut), "--data", s(&data)]),
+        "damaged or truncated",
+    );
+
+    // A dataset of another dimension.
+    let other = tmp.path().join("other");
+    let docs = (0..6)
+        .map(|i| lvmkit_dataset::VectorDocument {
+            id: i.to_string(),
+            source: "x".into(),
+            split: ["train", "train", "train", "val", "test", "test"][i].into(),
+            texts: (0..8).map(|j| format!("s{j}")).collect(),
+            vectors: (0..8 * 16)
+                .map(|k| ((k * 7 + i) % 11) as f32 / 11.0)
+                .collect(),
+        })
+        .collect();
+    let enc = lvmkit_dataset::layout::EncoderInfo {
+        name: "toy".into(),
+        path: String::new(),
+        fingerprint: "toy".into(),
+        dim: 16,
+    };
+    lvmkit_dataset::from_vectors(&other, docs, 16, 5, enc).unwrap();
+    fails_with(
+        &lvmkit(&["eval", "--run", s(&run), "--data", s(&other)]),
+        "takes 384-D vectors but dataset",
+    );
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset().join("data");
+    let args = |run: &Path| -> Vec<String> {
+        [
+            "train",
+            "--data",
+            s(&data),
+            "--output",
+            s(run),
+            "--epochs",
+            "4",
+            "--batch-size",
+            "16",
+            "--patience",
+            "0",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    };
+    let whole = tmp.path().join("whole");
+    ok(lvmkit(
+        &args(&whole).iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+
+    // SIGKILL the same run as soon as its first epoch is saved.
+    let killed = tmp.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lvmkit"))
+        .args(args(&killed))
+        .env("LVMKIT_LOG", "warn")
+        .spawn()
+        .unwrap();
+    while !killed.join("history.json").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let hist: Value =
+        serde_json::from_str(&std::fs::read_to_string(killed.join("history.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        hist["status"], "running",
+        "the kill came after the run had finished"
+    );
+
+    fails_with(
+        &lvmkit(&["train", "--resume", s(&killed), "--lr", "0.1"]),
+        "cannot be used with",
+    );
+    ok(lvmkit(&["train", "--resume", s(&killed)]));
+    for f in ["best.safetensors", "last.safetensors"] {
+        let a = lvmkit_models::Checkpoint::read(&whole.join(f)).unwrap();
+        let b = lvmkit_models::Checkpoint::read(&killed.join(f)).unwrap();
+        assert_eq!(
+            a.metadata["tensors_sha256"], b.metadata["tensors_sha256"],
+            "{f} differs"
+        );
+    }
+    // Resuming a finished run changes nothing.
+    let best = std::fs::read(killed.join("best.safetensors")).unwrap();
+    ok(lvmkit(&["train", "--resume", s(&killed)]));
+    assert_eq!(
+        best,
+        std::fs::read(killed.join("best.safetensors")).unwrap()
+    );
+}

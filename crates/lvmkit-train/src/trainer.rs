@@ -161,12 +161,11 @@ pub fn train(
                     last_good(&run, state.epoch)
                 );
             }
-            let mut grads = loss.total.backward()?;
-            grad_norm_sum += AdamW::clip(&mut grads, model.vars(), cfg.clip)?;
+            let grads = loss.total.backward()?;
             lr = cfg
                 .schedule
                 .lr(cfg.optimizer.lr, opt.step, total_steps, state.plateau_scale);
-            opt.step(&grads, lr)?;
+            grad_norm_sum += opt.step(&grads, lr, cfg.clip)?;
 
             let cos = batch_cosine(&pred, &b.targets)?;
             sums.add(chunk.len(), loss_value, cos, &loss.components)?;
@@ -436,7 +435,7 @@ fn save_last(run: &RunDir, model: &Model, opt: &AdamW, state: &TrainerState) -> 
         ("trainer_state".to_string(), serde_json::to_string(state)?),
         ("epoch".to_string(), state.epoch.to_string()),
     ]);
-    Checkpoint::write(&run.last_path(), model, &opt.state(), &meta)?;
+    Checkpoint::write(&run.last_path(), model, &opt.state()?, &meta)?;
     // history.json is a readable copy of what last.safetensors holds.
     lvmkit_io::atomic::write_json_atomic(&run.history_path(), &state.history)
 }

@@ -19,8 +19,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     // candle runs element-wise ops on its own barrier pool, which takes a lock per op; with
     // batches already running in parallel the two contend. Measured on 2 cores, STS-B test
-    // sentences (`lvmkit bench encode`): 301 sentences/s with the pool, 335 without. A user who
-    // sets the variable keeps their choice. Set before any thread exists.
+    // sentences (`lvmkit bench encode`): 301 sentences/s with the pool, 335 without. Training
+    // the MLP (`lvmkit train`, default data, one epoch) is no faster with 2: 2617 samples/s
+    // against 2779 with 1. A user who sets the variable keeps their choice. Set before any
+    // thread exists.
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }

@@ -67,6 +67,23 @@ struct TrainerState {
     history: History,
 }
 
+impl TrainerState {
+    fn fresh() -> Self {
+        TrainerState {
+            epoch: 0,
+            optimizer_step: 0,
+            epochs_without_improvement: 0,
+            plateau_scale: 1.0,
+            plateau_bad_epochs: 0,
+            plateau_best: f64::NEG_INFINITY,
+            history: History {
+                status: "running".into(),
+                ..History::default()
+            },
+        }
+    }
+}
+
 pub struct TrainOptions {
     pub progress: bool,
     /// Continue the run in the output folder instead of starting one.
@@ -349,19 +366,7 @@ fn start(
     }
     lvmkit_io::atomic::write_json_atomic(&run.config_path(), &run_cfg)?;
     let opt = AdamW::new(model.vars(), cfg.optimizer.clone())?;
-    let state = TrainerState {
-        epoch: 0,
-        optimizer_step: 0,
-        epochs_without_improvement: 0,
-        plateau_scale: 1.0,
-        plateau_bad_epochs: 0,
-        plateau_best: f64::NEG_INFINITY,
-        history: History {
-            status: "running".into(),
-            ..History::default()
-        },
-    };
-    Ok((run_cfg, model, opt, state))
+    Ok((run_cfg, model, opt, TrainerState::fresh()))
 }
 
 fn resume(ds: &Dataset, run: &RunDir) -> Result<(RunConfig, Model, AdamW, TrainerState)> {
@@ -384,19 +389,7 @@ fn resume(ds: &Dataset, run: &RunDir) -> Result<(RunConfig, Model, AdamW, Traine
             "no epoch of {} had finished: starting it from the beginning",
             run.dir.display()
         );
-        let state = TrainerState {
-            epoch: 0,
-            optimizer_step: 0,
-            epochs_without_improvement: 0,
-            plateau_scale: 1.0,
-            plateau_bad_epochs: 0,
-            plateau_best: f64::NEG_INFINITY,
-            history: History {
-                status: "running".into(),
-                ..History::default()
-            },
-        };
-        return Ok((run_cfg, model, opt, state));
+        return Ok((run_cfg, model, opt, TrainerState::fresh()));
     }
     let ckpt = Checkpoint::read(&run.last_path())?;
     let stored = ckpt.model_config()?;

@@ -213,6 +213,50 @@ impl BankIndex {
             .collect())
     }
 
+    /// The `k` nearest distinct vectors to each query (row-major [n, dim]) by dot product
+    /// (cosine for unit vectors), best first, as (concept row, score). A vector shared by
+    /// several concepts is reported once, under its first concept row.
+    pub fn nearest(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<(usize, f32)>>> {
+        let d = self.dim;
+        if !queries.len().is_multiple_of(d) {
+            bail!(
+                "{} query values are not a multiple of the bank's dimension {d}",
+                queries.len()
+            );
+        }
+        let mut first_row = vec![usize::MAX; self.unique()];
+        for (&row, &u) in &self.slot {
+            first_row[u as usize] = first_row[u as usize].min(row);
+        }
+        let u = self.unique();
+        let k = k.min(u);
+        let block = (SCORE_BUDGET / u).clamp(1, MAX_BLOCK);
+        let bank_t = self.vectors.t()?;
+        let mut out = Vec::with_capacity(queries.len() / d);
+        for chunk in queries.chunks(block * d) {
+            let scores = values(&tensor(chunk, chunk.len() / d, d)?.matmul(&bank_t)?)?;
+            out.extend(
+                scores
+                    .par_chunks_exact(u)
+                    .map(|row| {
+                        let mut idx: Vec<u32> = (0..u as u32).collect();
+                        let by_score =
+                            |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]);
+                        if k < u {
+                            idx.select_nth_unstable_by(k, by_score);
+                            idx.truncate(k);
+                        }
+                        idx.sort_by(by_score);
+                        idx.iter()
+                            .map(|&i| (first_row[i as usize], row[i as usize]))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        Ok(out)
+    }
+
     fn count_above(&self, scores: &[f32], target: f32) -> u32 {
         scores
             .iter()
@@ -291,6 +335,19 @@ mod tests {
         let rows: Vec<usize> = (0..15).collect();
         let index = BankIndex::from_rows(&concepts, D, &rows).unwrap();
         (concepts, index)
+    }
+
+    #[test]
+    fn nearest_returns_distinct_vectors_best_first() {
+        let (_, index) = bank();
+        // Weights 3 on e2, 2 on e13 (rows 13 and 14 share it), 1 on e5.
+        let q = pred(&[(2, 3.0), (13, 2.0), (5, 1.0)]);
+        let hits = index.nearest(&q, 3).unwrap();
+        let rows: Vec<usize> = hits[0].iter().map(|h| h.0).collect();
+        assert_eq!(rows, vec![2, 13, 5]);
+        assert!(hits[0][0].1 > hits[0][1].1 && hits[0][1].1 > hits[0][2].1);
+        // k beyond the bank: every distinct vector once.
+        assert_eq!(index.nearest(&q, 100).unwrap()[0].len(), 14);
     }
 
     #[test]

@@ -6,13 +6,22 @@
 //! config in their metadata, and loading one into a different config is refused with the list
 //! of what differs.
 
+pub mod amn;
+pub mod attention;
 pub mod checkpoint;
 pub mod config;
+pub mod mamba;
 pub mod mlp;
 pub mod nn;
+pub mod ops;
+pub mod recurrent;
+pub mod transformer;
 
 pub use checkpoint::Checkpoint;
-pub use config::{Architecture, MlpConfig, ModelConfig, ARCHITECTURES};
+pub use config::{
+    AmnConfig, Architecture, GraphmertLvmConfig, GruConfig, LstmConfig, MambaConfig, MlpConfig,
+    ModelConfig, TransformerConfig, ARCHITECTURES,
+};
 pub use nn::Mode;
 
 use anyhow::{bail, Context, Result};
@@ -20,6 +29,12 @@ use candle_core::{Device, Tensor, Var};
 
 enum Network {
     Mlp(mlp::Mlp),
+    Lstm(recurrent::Lstm),
+    Gru(recurrent::GruStack),
+    Transformer(transformer::Transformer),
+    Amn(amn::Amn),
+    Mamba(mamba::Mamba),
+    GraphmertLvm(transformer::GraphmertLvm),
 }
 
 /// A model ready to train or predict.
@@ -34,9 +49,18 @@ impl Model {
     pub fn new(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
         config.validate()?;
         let mut ps = nn::ParamStore::new(seed, device);
+        let (d, c) = (config.dim, config.context);
         let net = match &config.arch {
-            Architecture::Mlp(c) => {
-                Network::Mlp(mlp::Mlp::new(&mut ps, c, config.dim, config.context)?)
+            Architecture::Mlp(a) => Network::Mlp(mlp::Mlp::new(&mut ps, a, d, c)?),
+            Architecture::Lstm(a) => Network::Lstm(recurrent::Lstm::new(&mut ps, a, d)?),
+            Architecture::Gru(a) => Network::Gru(recurrent::GruStack::new(&mut ps, a, d)?),
+            Architecture::Transformer(a) => {
+                Network::Transformer(transformer::Transformer::new(&mut ps, a, d, c)?)
+            }
+            Architecture::Amn(a) => Network::Amn(amn::Amn::new(&mut ps, a, d)?),
+            Architecture::Mamba(a) => Network::Mamba(mamba::Mamba::new(&mut ps, a, d)?),
+            Architecture::GraphmertLvm(a) => {
+                Network::GraphmertLvm(transformer::GraphmertLvm::new(&mut ps, a, d, c)?)
             }
         };
         Ok(Self {
@@ -78,8 +102,22 @@ impl Model {
         let x = contexts.broadcast_mul(&mask.unsqueeze(2)?)?;
         let raw = match &self.net {
             Network::Mlp(m) => m.forward(&x, mode)?,
+            Network::Lstm(m) => m.forward(&x, mask, mode)?,
+            Network::Gru(m) => m.forward(&x, mask)?,
+            Network::Transformer(m) => m.forward(&x, mask, mode)?,
+            Network::Amn(m) => m.forward(&x, mask)?,
+            Network::Mamba(m) => m.forward(&x, mask, mode)?,
+            Network::GraphmertLvm(m) => m.forward(&x, mask, mode)?,
         };
         nn::l2_normalize(&raw)
+    }
+
+    /// GraphMERT-LVM's learnt per-head decay offsets p_h, layer by layer (None for others).
+    pub fn decay_offsets(&self) -> Result<Option<Vec<Vec<f32>>>> {
+        match &self.net {
+            Network::GraphmertLvm(m) => Ok(Some(m.decay_offsets()?)),
+            _ => Ok(None),
+        }
     }
 
     /// Predict for contexts of 1…C concepts each (row-major [len × D] slices; longer ones keep

@@ -7,7 +7,7 @@
 //! the same model.
 
 use anyhow::{bail, Result};
-use candle_core::{Device, Module, Tensor, Var, D};
+use candle_core::{Device, Tensor, Var, D};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -85,7 +85,69 @@ impl ParamStore {
             Init::Uniform(bound),
         )?;
         let b = self.tensor(&format!("{name}.bias"), &[output], Init::Uniform(bound))?;
-        Ok(Linear(candle_nn::Linear::new(w, Some(b))))
+        Ok(Linear::from_parts(w, Some(b)))
+    }
+
+    /// A dense layer without bias (Mamba's projections), same initialisation as [`Self::linear`].
+    pub fn linear_no_bias(&mut self, name: &str, input: usize, output: usize) -> Result<Linear> {
+        let bound = 1.0 / (input as f32).sqrt();
+        let w = self.tensor(
+            &format!("{name}.weight"),
+            &[output, input],
+            Init::Uniform(bound),
+        )?;
+        Ok(Linear::from_parts(w, None))
+    }
+
+    /// A dense layer with N(0, σ²) weights and zero bias (BERT-style init).
+    pub fn linear_normal(
+        &mut self,
+        name: &str,
+        input: usize,
+        output: usize,
+        std: f32,
+    ) -> Result<Linear> {
+        let w = self.tensor(
+            &format!("{name}.weight"),
+            &[output, input],
+            Init::Normal(std),
+        )?;
+        let b = self.tensor(&format!("{name}.bias"), &[output], Init::Zeros)?;
+        Ok(Linear::from_parts(w, Some(b)))
+    }
+
+    /// [`Self::linear_normal`] with `Some(σ)`, [`Self::linear`] with `None`.
+    pub fn linear_init(
+        &mut self,
+        name: &str,
+        input: usize,
+        output: usize,
+        std: Option<f32>,
+    ) -> Result<Linear> {
+        match std {
+            Some(s) => self.linear_normal(name, input, output, s),
+            None => self.linear(name, input, output),
+        }
+    }
+
+    /// A parameter with values computed by the caller (structured inits such as Mamba's A).
+    pub fn tensor_from(&mut self, name: &str, shape: &[usize], values: Vec<f32>) -> Result<Tensor> {
+        let t = self.tensor(name, shape, Init::Zeros)?;
+        let var = &self.vars.last().expect("just pushed").1;
+        var.set(&Tensor::from_vec(values, shape, &self.device)?)?;
+        Ok(t)
+    }
+
+    /// The init stream, for structured inits drawn in creation order.
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    pub fn rms_norm(&mut self, name: &str, dim: usize) -> Result<RmsNorm> {
+        Ok(RmsNorm {
+            weight: self.tensor(&format!("{name}.weight"), &[dim], Init::Ones)?,
+            eps: 1e-5,
+        })
     }
 
     pub fn layer_norm(&mut self, name: &str, dim: usize) -> Result<LayerNorm> {
@@ -112,31 +174,62 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
-/// A dense layer (candle-nn's: plain matmul + add, so it has a backward).
-pub struct Linear(candle_nn::Linear);
+/// A dense layer: y = x Wᵀ + b over the last dimension, through [`crate::ops::matmul`] so both
+/// cores share the product.
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
 
 impl Linear {
+    /// A layer from existing parameters (`weight` [out, in]).
+    pub fn from_parts(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Linear { weight, bias }
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.0.forward(x)?)
+        let dims = x.dims().to_vec();
+        let input = *dims.last().unwrap_or(&0);
+        let rows: usize = dims[..dims.len().saturating_sub(1)].iter().product();
+        let y = crate::ops::linear(&x.reshape((rows, input))?, &self.weight)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out = dims;
+        if let Some(last) = out.last_mut() {
+            *last = self.weight.dim(0)?;
+        }
+        Ok(y.reshape(out)?)
     }
 }
 
-/// Layer normalisation over the last dimension, from primitive ops so gradients flow.
+/// Layer normalisation over the last dimension; the normalisation is a fused op with a
+/// backward ([`crate::ops`]), the affine part plain broadcast ops.
 pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
-    eps: f64,
+    eps: f32,
 }
 
 impl LayerNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        let normed = crate::ops::standardize_rows(x, self.eps)?;
         Ok(normed
             .broadcast_mul(&self.weight)?
             .broadcast_add(&self.bias)?)
+    }
+}
+
+/// RMS normalisation (Mamba's): x / rms(x) · weight.
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(crate::ops::rms_rows(x, self.eps)?.broadcast_mul(&self.weight)?)
     }
 }
 
@@ -167,6 +260,17 @@ pub fn dropout(x: &Tensor, p: f32, mode: &mut Mode) -> Result<Tensor> {
 pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
     let norm = (x.sqr()?.sum_keepdim(D::Minus1)? + 1e-12)?.sqrt()?;
     Ok(x.broadcast_div(&norm)?)
+}
+
+pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
+    // candle-nn's sigmoid is a custom op that does have a backward.
+    Ok(candle_nn::ops::sigmoid(x)?)
+}
+
+/// log(1 + eˣ), written to stay finite for large |x|.
+pub fn softplus(x: &Tensor) -> Result<Tensor> {
+    let neg_abs = x.abs()?.neg()?;
+    Ok((x.relu()? + (neg_abs.exp()? + 1.0)?.log()?)?)
 }
 
 pub fn gelu(x: &Tensor) -> Result<Tensor> {

@@ -9,11 +9,62 @@ fn random_contexts(b: usize, c: usize, d: usize, seed: u64) -> Vec<f32> {
     (0..b * c * d).map(|_| rng.gen_range(-1.0..1.0)).collect()
 }
 
+/// The seeds' sizes at D = 768, C = 5 (mamba and graphmert-lvm: this crate's documented sizes).
 #[test]
-fn mlp_has_the_seeds_parameter_count() {
-    let cfg = ModelConfig::new("mlp", 768, 5).unwrap();
-    let model = Model::new(&cfg, 0, &Device::Cpu).unwrap();
-    assert_eq!(model.num_params(), 4_720_384);
+fn every_architecture_has_its_documented_parameter_count() {
+    let expected = [
+        ("mlp", 4_720_384),
+        ("lstm", 5_120_768),
+        ("gru", 7_095_552),
+        ("transformer", 13_660_928),
+        ("amn", 1_510_912),
+        ("mamba", 2_146_560),
+        ("graphmert-lvm", 67_352_928),
+    ];
+    assert_eq!(expected.len(), lvmkit_models::ARCHITECTURES.len());
+    for (name, params) in expected {
+        let cfg = ModelConfig::new(name, 768, 5).unwrap();
+        let model = Model::new(&cfg, 0, &Device::Cpu).unwrap();
+        assert_eq!(model.num_params(), params, "{name}");
+    }
+}
+
+/// Each architecture at a size small enough to run many backward passes quickly.
+fn small(name: &str, d: usize, c: usize) -> ModelConfig {
+    use lvmkit_models::Architecture as A;
+    let mut cfg = ModelConfig::new(name, d, c).unwrap();
+    match &mut cfg.arch {
+        A::Mlp(m) => m.hidden = 32,
+        A::Lstm(m) => m.hidden = 16,
+        A::Gru(m) => {
+            m.hidden = 16;
+            m.blocks = 2;
+        }
+        A::Transformer(m) => {
+            m.d_model = 16;
+            m.heads = 4;
+            m.ff = 32;
+            m.layers = 2;
+        }
+        A::Amn(m) => {
+            m.attention = 8;
+            m.hidden = 32;
+            m.hidden2 = 16;
+        }
+        A::Mamba(m) => {
+            m.d_model = 16;
+            m.layers = 2;
+            m.d_state = 4;
+            m.dt_rank = 4;
+        }
+        A::GraphmertLvm(m) => {
+            m.d_model = 16;
+            m.heads = 4;
+            m.ff = 32;
+            m.layers = 2;
+        }
+    }
+    cfg
 }
 
 #[test]
@@ -26,72 +77,128 @@ fn unknown_model_names_are_refused_with_the_known_ones() {
 }
 
 #[test]
-fn every_parameter_gets_a_finite_nonzero_gradient() {
-    let (b, c, d) = (4, 5, 16);
-    let cfg = ModelConfig::new("mlp", d, c).unwrap();
-    let model = Model::new(&cfg, 1, &Device::Cpu).unwrap();
-    let x = Tensor::from_vec(random_contexts(b, c, d, 2), (b, c, d), &Device::Cpu).unwrap();
-    let mask = Tensor::ones((b, c), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let target = Tensor::from_vec(random_contexts(b, 1, d, 3), (b, d), &Device::Cpu).unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let pred = model
-        .forward(&x, &mask, &mut Mode::Train(&mut rng))
+fn every_parameter_of_every_architecture_gets_a_finite_nonzero_gradient() {
+    let (b, c, d) = (4, 5, 12);
+    for name in lvmkit_models::ARCHITECTURES {
+        let model = Model::new(&small(name, d, c), 1, &Device::Cpu).unwrap();
+        let x = Tensor::from_vec(random_contexts(b, c, d, 2), (b, c, d), &Device::Cpu).unwrap();
+        // One short context among them: the masked paths must pass gradients too.
+        let mask = Tensor::new(
+            &[
+                [1f32, 1., 1., 1., 1.],
+                [0., 0., 1., 1., 1.],
+                [1.; 5],
+                [1.; 5],
+            ],
+            &Device::Cpu,
+        )
         .unwrap();
-    let loss = (pred - target).unwrap().sqr().unwrap().sum_all().unwrap();
-    let grads = loss.backward().unwrap();
-    for (name, var) in model.vars() {
-        let g = grads
-            .get(var)
-            .unwrap_or_else(|| panic!("{name} got no gradient"));
-        let v = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert!(
-            v.iter().all(|x| x.is_finite()),
-            "{name}: non-finite gradient"
-        );
-        assert!(v.iter().any(|x| *x != 0.0), "{name}: gradient is all zero");
+        let target = Tensor::from_vec(random_contexts(b, 1, d, 3), (b, d), &Device::Cpu).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let pred = model
+            .forward(&x, &mask, &mut Mode::Train(&mut rng))
+            .unwrap();
+        let loss = (pred - target).unwrap().sqr().unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        for (pname, var) in model.vars() {
+            let g = grads
+                .get(var)
+                .unwrap_or_else(|| panic!("{name}: {pname} got no gradient"));
+            let v = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert!(
+                v.iter().all(|x| x.is_finite()),
+                "{name}: {pname}: non-finite gradient"
+            );
+            assert!(
+                v.iter().any(|x| *x != 0.0),
+                "{name}: {pname}: gradient is all zero"
+            );
+        }
     }
 }
 
 #[test]
 fn outputs_are_unit_vectors_and_seeded_models_repeat() {
-    let cfg = ModelConfig::new("mlp", 12, 3).unwrap();
-    let a = Model::new(&cfg, 7, &Device::Cpu).unwrap();
-    let b = Model::new(&cfg, 7, &Device::Cpu).unwrap();
-    let c = Model::new(&cfg, 8, &Device::Cpu).unwrap();
-    let ctx = random_contexts(5, 3, 12, 1);
-    let rows: Vec<&[f32]> = ctx.chunks(36).collect();
-    let pa = a.predict(&rows).unwrap();
-    assert_eq!(pa, b.predict(&rows).unwrap());
-    assert_ne!(pa, c.predict(&rows).unwrap());
-    for row in pa.chunks(12) {
-        let n: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!((n - 1.0).abs() < 1e-5, "norm {n}");
+    for name in lvmkit_models::ARCHITECTURES {
+        let cfg = small(name, 12, 3);
+        let a = Model::new(&cfg, 7, &Device::Cpu).unwrap();
+        let b = Model::new(&cfg, 7, &Device::Cpu).unwrap();
+        let c = Model::new(&cfg, 8, &Device::Cpu).unwrap();
+        let ctx = random_contexts(5, 3, 12, 1);
+        let rows: Vec<&[f32]> = ctx.chunks(36).collect();
+        let pa = a.predict(&rows).unwrap();
+        assert_eq!(pa, b.predict(&rows).unwrap(), "{name}");
+        assert_ne!(pa, c.predict(&rows).unwrap(), "{name}");
+        for row in pa.chunks(12) {
+            let n: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((n - 1.0).abs() < 1e-5, "{name}: norm {n}");
+        }
     }
 }
 
+/// A checkpoint of one architecture cannot be loaded as another.
 #[test]
-fn short_contexts_are_left_padded_and_padding_is_ignored() {
-    let (c, d) = (4, 6);
-    let cfg = ModelConfig::new("mlp", d, c).unwrap();
-    let model = Model::new(&cfg, 0, &Device::Cpu).unwrap();
-    let two = random_contexts(1, 2, d, 5);
-    let p_short = model.predict(&[&two]).unwrap();
-    // The same two concepts with garbage in the padded slots, masked out by hand.
-    let mut full = random_contexts(1, 2, d, 9);
-    full.extend_from_slice(&two);
-    let x = Tensor::from_vec(full, (1, c, d), &Device::Cpu).unwrap();
-    let mask = Tensor::new(&[[0f32, 0., 1., 1.]], &Device::Cpu).unwrap();
-    let p_masked = model.forward(&x, &mask, &mut Mode::Eval).unwrap();
-    let p_masked = p_masked.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    for (a, b) in p_short.iter().zip(&p_masked) {
-        assert!((a - b).abs() < 1e-6);
-    }
-    // Longer contexts keep their last C concepts.
-    let six = random_contexts(1, 6, d, 11);
-    assert_eq!(
-        model.predict(&[&six]).unwrap(),
-        model.predict(&[&six[2 * d..]]).unwrap()
+fn a_checkpoint_of_one_architecture_is_refused_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lstm.safetensors");
+    let lstm = Model::new(&small("lstm", 8, 3), 0, &Device::Cpu).unwrap();
+    Checkpoint::write(&path, &lstm, &[], &Default::default()).unwrap();
+    let err = format!(
+        "{:#}",
+        Model::load(&path, Some(&small("gru", 8, 3))).err().unwrap()
     );
+    assert!(
+        err.contains("architecture: expected \"gru\", found \"lstm\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_architecture_takes_short_contexts_and_ignores_padding() {
+    let (c, d) = (4, 6);
+    for name in lvmkit_models::ARCHITECTURES {
+        let model = Model::new(&small(name, d, c), 0, &Device::Cpu).unwrap();
+        for n in 1..=c {
+            let ctx = random_contexts(1, n, d, 5 + n as u64);
+            let p_short = model.predict(&[&ctx]).unwrap();
+            assert!(p_short.iter().all(|v| v.is_finite()), "{name}");
+            // The same concepts with garbage in the padded slots, masked out by hand.
+            let mut full = random_contexts(1, c - n, d, 9);
+            full.extend_from_slice(&ctx);
+            let x = Tensor::from_vec(full, (1, c, d), &Device::Cpu).unwrap();
+            let m: Vec<f32> = (0..c).map(|i| if i < c - n { 0.0 } else { 1.0 }).collect();
+            let mask = Tensor::from_vec(m, (1, c), &Device::Cpu).unwrap();
+            let p_masked = model.forward(&x, &mask, &mut Mode::Eval).unwrap();
+            let p_masked = p_masked.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for (a, b) in p_short.iter().zip(&p_masked) {
+                assert!((a - b).abs() < 1e-5, "{name}, {n} concepts: {a} vs {b}");
+            }
+        }
+        // Longer contexts keep their last C concepts.
+        let six = random_contexts(1, 6, d, 11);
+        assert_eq!(
+            model.predict(&[&six]).unwrap(),
+            model.predict(&[&six[2 * d..]]).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// The recurrent and state-space models hold their state at zero through the padding, so a
+/// padded short context computes exactly what the same concepts would in a model built for
+/// that shorter length.
+#[test]
+fn recurrent_models_treat_a_padded_context_as_the_unpadded_sequence() {
+    for name in ["lstm", "gru", "mamba"] {
+        let long = Model::new(&small(name, 6, 5), 3, &Device::Cpu).unwrap();
+        let short = Model::new(&small(name, 6, 2), 3, &Device::Cpu).unwrap();
+        let ctx = random_contexts(1, 2, 6, 4);
+        let a = long.predict(&[&ctx]).unwrap();
+        let b = short.predict(&[&ctx]).unwrap();
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-5, "{name}: {x} vs {y}");
+        }
+    }
 }
 
 #[test]
@@ -127,8 +234,8 @@ fn checkpoints_round_trip_and_refuse_mismatches() {
     // A different config: the message names each differing field.
     let mut other = cfg.clone();
     other.dim = 12;
-    match &mut other.arch {
-        lvmkit_models::Architecture::Mlp(m) => m.hidden = 64,
+    if let lvmkit_models::Architecture::Mlp(m) = &mut other.arch {
+        m.hidden = 64;
     }
     let err = format!("{:#}", Model::load(&path, Some(&other)).err().unwrap());
     assert!(err.contains("dim: expected 12, found 10"), "{err}");

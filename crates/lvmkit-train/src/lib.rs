@@ -5,6 +5,7 @@
 //! the last one with the optimiser and trainer state so `--resume` continues bit-for-bit.
 
 pub mod batch;
+pub mod bench;
 pub mod loss;
 pub mod optim;
 pub mod run;
@@ -40,6 +41,9 @@ pub struct TrainConfig {
     pub clip: f64,
     /// Seeds initialisation, shuffling and dropout: the same seed repeats a run exactly.
     pub seed: u64,
+    /// Train on a seeded sample of at most this many train windows (the same sample for every
+    /// model with the same seed: a shared budget for comparisons); 0 = every window.
+    pub max_train_windows: usize,
 }
 
 impl Default for TrainConfig {
@@ -54,6 +58,7 @@ impl Default for TrainConfig {
             patience: 3,
             clip: 1.0,
             seed: 0,
+            max_train_windows: 0,
         }
     }
 }

@@ -136,7 +136,7 @@ pub fn train(
         });
     }
 
-    let train_windows = non_empty_windows(ds, "train")?;
+    let train_windows = sample_windows(non_empty_windows(ds, "train")?, cfg);
     let val_windows = non_empty_windows(ds, "val")?;
     let steps_per_epoch = train_windows.len().div_ceil(cfg.batch_size) as u64;
     let total_steps = steps_per_epoch * cfg.epochs as u64;
@@ -294,6 +294,19 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     rng
+}
+
+/// The `max_train_windows` budget: a seeded sample, kept in dataset order.
+fn sample_windows(windows: Vec<Window>, cfg: &TrainConfig) -> Vec<Window> {
+    let max = cfg.max_train_windows;
+    if max == 0 || windows.len() <= max {
+        return windows;
+    }
+    // A stream of its own, so the sample does not shift the shuffles or the dropout masks.
+    let mut rng = stream(cfg.seed, u64::MAX);
+    let mut idx: Vec<usize> = rand::seq::index::sample(&mut rng, windows.len(), max).into_vec();
+    idx.sort_unstable();
+    idx.into_iter().map(|i| windows[i]).collect()
 }
 
 fn non_empty_windows(ds: &Dataset, split: &str) -> Result<Vec<Window>> {

@@ -68,8 +68,8 @@ fn small_config() -> TrainConfig {
         patience: 0,
         ..TrainConfig::default()
     };
-    match &mut cfg.model {
-        Architecture::Mlp(m) => m.hidden = 32,
+    if let Architecture::Mlp(m) = &mut cfg.model {
+        m.hidden = 32;
     }
     cfg.optimizer.lr = 3e-3;
     cfg
@@ -322,8 +322,8 @@ fn resume_refuses_another_dataset_and_a_mismatched_checkpoint() {
 
     // config.json edited to another width: last.safetensors no longer matches it.
     let mut rc = RunDir::new(&run).read_config().unwrap();
-    match &mut rc.model.arch {
-        Architecture::Mlp(m) => m.hidden = 48,
+    if let Architecture::Mlp(m) = &mut rc.model.arch {
+        m.hidden = 48;
     }
     lvmkit_io::write_json_atomic(&run.join("config.json"), &rc).unwrap();
     let err = train(

@@ -86,11 +86,31 @@ pub enum Command {
     /// same windows: mean cosine and retrieval of the true next concept among every concept of
     /// the split. Writes RUN/eval/<split>.json and SVG plots, and prints a table.
     Eval(EvalArgs),
+    /// Train every architecture (or --models) on one dataset with the same split and budget,
+    /// evaluate each next to the baselines on val, test and ood, measure inference latency, and
+    /// write OUTPUT/leaderboard.md and .json. Unchanged models are not retrained.
+    Leaderboard(LeaderboardArgs),
+    /// Predict the next concept for contexts in a JSONL file (one JSON array per line: 1…C
+    /// sentences, embedded with the run's encoder, or 1…C vectors). Writes an f32 .npy whose
+    /// row i is the prediction for line i; --top-k also prints the nearest concepts as text.
+    Predict(PredictArgs),
     /// The main job on the default data, start to finish: fetch → ingest → dataset → train →
     /// evaluate → leaderboard. Every stage whose inputs have not changed is skipped, so a second
     /// run takes seconds.
     #[command(long_about = RUN_HELP)]
     Run(RunArgs),
+    /// List every architecture with its parameter count at the given sizes.
+    Models {
+        /// Embedding dimension D.
+        #[arg(long, default_value_t = 768)]
+        dim: usize,
+        /// Context length C.
+        #[arg(long, default_value_t = 5)]
+        context: usize,
+        /// Print `[{"name", "params"}]` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -226,6 +246,9 @@ pub struct TrainArgs {
     /// Terms: cosine, mse, infonce, moment, variance [default: cosine=1].
     #[arg(long, group = "hyper", value_name = "TERM=W,...")]
     pub loss: Option<String>,
+    /// Train on a seeded sample of at most this many train windows; 0 = all [default: 0].
+    #[arg(long, group = "hyper")]
+    pub max_train_windows: Option<usize>,
     /// InfoNCE temperature [default: 0.07].
     #[arg(long, group = "hyper")]
     pub temperature: Option<f32>,
@@ -240,6 +263,30 @@ pub struct EvalSettings {
     /// Document resamples for the bootstrap interval of model − best baseline.
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub data: DataDir,
+    /// Run folder (from `lvmkit train` or `lvmkit run`): its best checkpoint predicts.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// JSONL contexts, e.g. `["The cat sat.", "It purred."]` or `[[0.1, ...], [...]]`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output .npy (f32, lines × D), written atomically.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Also print the K nearest concepts of the dataset bank for each prediction.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub top_k: Option<u16>,
+    /// Dataset folder for the bank and the encoder (default: the run's own dataset).
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// Sentence-transformers folder (default: the encoder the run's dataset names).
+    #[arg(long)]
+    pub encoder: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -263,15 +310,17 @@ const RUN_HELP: &str = "The main job on the default data, start to finish. Stage
   2. ingest    split each corpus into documents of sentences: OUTPUT/corpus/<name>.jsonl\n\
   3. dataset   embed every sentence (cached in <data>/cache), cut context windows inside\n\
                documents, split by document, --ood corpora as their own split: OUTPUT/data\n\
-  4. train     each of --models on the train split, early-stopped on val: OUTPUT/models/<name>\n\
+  4. train     each of --models on the same sample of train windows (--max-train-windows) for\n\
+               --epochs, keeping the best epoch on val: OUTPUT/models/<name>\n\
   5. evaluate  every model next to the copy_last, context_mean, global_mean and ridge baselines\n\
                on val, test and ood (cosine, recall@1/5/10 and MRR over the split's whole bank,\n\
                a document-bootstrap interval): OUTPUT/models/<name>/eval\n\
-  6. report    OUTPUT/leaderboard.md and OUTPUT/leaderboard.json\n\n\
+  6. report    OUTPUT/leaderboard.md and OUTPUT/leaderboard.json: parameters, training time and\n\
+               samples/s, inference latency at batch 1 and 256, and every split's table\n\n\
 Each stage is skipped when its inputs are unchanged (corpus stamps, the dataset manifest, the\n\
 run's config and dataset hash, the evaluated checkpoint), and an interrupted training run\n\
-resumes from its last epoch. On 2 cores the first run takes about 15 minutes, most of it\n\
-embedding sentences; a second run takes seconds.";
+resumes from its last epoch. On 2 cores the first run takes about 30 minutes: 12 embedding sentences,\n\
+the rest training and evaluating six architectures; a second run takes seconds.";
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -296,27 +345,80 @@ pub struct RunArgs {
     /// Texts per encoder forward pass.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Models to train and evaluate, comma-separated (`lvmkit models` lists them).
-    #[arg(long, value_delimiter = ',', default_value = "mlp")]
+    #[command(flatten)]
+    pub board: BoardArgs,
+}
+
+/// Which models the leaderboard trains, on what budget, and how it evaluates them.
+#[derive(Args, Clone)]
+pub struct BoardArgs {
+    /// Models to train and evaluate, comma-separated, or `all` (`lvmkit models` lists them).
+    /// The default leaves out graphmert-lvm (67M parameters, about 20 training samples/s on 2
+    /// cores, 6 minutes just to predict the default evaluation splits); `all` adds it.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "mlp,lstm,gru,transformer,amn,mamba"
+    )]
     pub models: Vec<String>,
-    /// Training epochs per model: the cosine schedule decays to its floor over them. On the
-    /// default data the MLP's val cosine peaks by epoch 3 (`lvmkit train` defaults to 20 with
-    /// early stopping).
-    #[arg(long, default_value_t = 3)]
+    /// Training epochs per model: the cosine schedule decays to its floor over them.
+    #[arg(long, default_value_t = 2)]
     pub epochs: usize,
     /// Early stopping: epochs without a better val cosine.
     #[arg(long, default_value_t = 2)]
     pub patience: usize,
-    /// Training config JSON applied to every model (its "model" field is ignored); --epochs and
-    /// --patience override it.
+    /// Each model trains on a seeded sample of at most this many train windows, the same
+    /// sample for every model (0 = all). The default keeps all seven models within about 30
+    /// minutes on 2 cores; see `lvmkit bench models` for each one's speed.
+    #[arg(long, default_value_t = 8_000)]
+    pub max_train_windows: usize,
+    /// Training config JSON applied to every model (its "model" field is ignored); --epochs,
+    /// --patience and --max-train-windows override it.
     #[arg(long, value_name = "FILE")]
     pub train_config: Option<PathBuf>,
     #[command(flatten)]
     pub eval: EvalSettings,
 }
 
+#[derive(Args)]
+pub struct LeaderboardArgs {
+    /// Dataset folder (from `lvmkit dataset` or `lvmkit run`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder: runs in OUTPUT/models/<name>, OUTPUT/leaderboard.md and .json.
+    #[arg(long, default_value = "runs/leaderboard")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub board: BoardArgs,
+}
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Training samples/s and inference latency of each architecture on random unit vectors
+    /// (forward, cosine loss, backward and AdamW step, as the trainer takes them).
+    Models {
+        /// Architectures, comma-separated (default: all; `lvmkit models` lists them).
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Embedding dimension D (the seeds' encoder: 768).
+        #[arg(long, default_value_t = 768)]
+        dim: usize,
+        /// Context length C.
+        #[arg(long, default_value_t = 5)]
+        context: usize,
+        /// Training batch sizes (32: the seeds'; 256: lvmkit's default).
+        #[arg(long, value_delimiter = ',', default_value = "32,256")]
+        train_batch: Vec<usize>,
+        /// Inference batch sizes.
+        #[arg(long, value_delimiter = ',', default_value = "1,256")]
+        infer_batch: Vec<usize>,
+        /// Minimum seconds timed per measurement (the median step is reported).
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+    },
     /// Sentences per second of the encoder on a text file (one sentence per line).
     Encode {
         #[command(flatten)]

@@ -85,6 +85,31 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Train(args) => crate::model_commands::train(&args).map(|_| ()),
         Command::Eval(args) => crate::model_commands::eval(&args).map(|_| ()),
         Command::Run(args) => run(&args),
+        Command::Predict(args) => crate::predict::predict(&args),
+        Command::Leaderboard(args) => crate::model_commands::leaderboard(&args),
+        Command::Models { dim, context, json } => {
+            crate::model_commands::list_models(dim, context, json)
+        }
+        Command::Bench(BenchCommand::Models {
+            models,
+            dim,
+            context,
+            train_batch,
+            infer_batch,
+            seconds,
+            json,
+        }) => crate::model_commands::bench_models(
+            &models,
+            dim,
+            context,
+            lvmkit_train::bench::SpeedSettings {
+                train_batches: train_batch,
+                infer_batches: infer_batch,
+                min_time: std::time::Duration::from_secs_f64(seconds),
+                ..Default::default()
+            },
+            json.as_deref(),
+        ),
         Command::Bench(BenchCommand::Encode {
             data,
             encoder,
@@ -407,7 +432,14 @@ fn run(args: &RunArgs) -> Result<()> {
         lvmkit_dataset::build(&inputs, &enc, &opts, &out)?
     };
     print_summary(&manifest, &out);
-    crate::model_commands::run_models(args, &out)?;
+    drop(enc);
+    let ds = Dataset::open(&out)?;
+    crate::model_commands::run_models(
+        &args.board,
+        &args.output,
+        &ds,
+        ["[4/6] train", "[5/6] evaluate", "[6/6] report"],
+    )?;
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -23,6 +23,11 @@ pub struct ModelEntry {
     /// Mean training samples per second over the epochs.
     pub train_samples_per_s: f64,
     pub train_seconds: f64,
+    /// Windows the model trained on per epoch (the shared budget).
+    pub train_windows: usize,
+    /// Median milliseconds of one forward pass at batch 1 and at batch 256 (real test windows).
+    pub infer_ms_batch1: f64,
+    pub infer_ms_batch256: f64,
 }
 
 #[derive(Serialize)]
@@ -82,6 +87,12 @@ impl Leaderboard {
             let cfg = rd.read_config()?;
             let h = rd.read_history()?;
             let n = h.epochs.len().max(1) as f64;
+            let (_, model) = rd.load_best()?;
+            let (infer_ms_batch1, infer_ms_batch256) = latency(&model, ds)?;
+            let train_windows = match cfg.train.max_train_windows {
+                0 => ds.manifest.splits.get("train").map_or(0, |s| s.windows),
+                m => m.min(ds.manifest.splits.get("train").map_or(0, |s| s.windows)),
+            };
             models.push(ModelEntry {
                 name: name.clone(),
                 run: dir.display().to_string(),
@@ -92,6 +103,9 @@ impl Leaderboard {
                 status: h.status.clone(),
                 train_samples_per_s: h.epochs.iter().map(|e| e.samples_per_s).sum::<f64>() / n,
                 train_seconds: h.epochs.iter().map(|e| e.seconds).sum(),
+                train_windows,
+                infer_ms_batch1,
+                infer_ms_batch256,
             });
         }
         let m = &ds.manifest;
@@ -149,21 +163,24 @@ impl Leaderboard {
         writeln!(out, "\n## Models\n").unwrap();
         writeln!(
             out,
-            "| model | parameters | epochs | best epoch | best val cosine | train samples/s | training time |\n|---|---:|---:|---:|---:|---:|---:|"
+            "| model | parameters | train windows × epochs | best epoch | best val cosine | train samples/s | training time | latency batch 1 | latency batch 256 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         )
         .unwrap();
         for m in &self.models {
             writeln!(
                 out,
-                "| {} | {} | {} ({}) | {} | {:.4} | {:.0} | {:.0} s |",
+                "| {} | {} | {} × {} ({}) | {} | {:.4} | {:.0} | {:.0} s | {:.2} ms | {:.1} ms |",
                 m.name,
                 m.params,
+                m.train_windows,
                 m.epochs,
                 m.status,
                 m.best_epoch,
                 m.best_val_cosine,
                 m.train_samples_per_s,
-                m.train_seconds
+                m.train_seconds,
+                m.infer_ms_batch1,
+                m.infer_ms_batch256
             )
             .unwrap();
         }
@@ -187,9 +204,29 @@ impl Leaderboard {
         out
     }
 
-    /// What the main job prints at the end: the test and ood tables.
+    /// What the main job prints at the end: the models, then the test and ood tables.
     pub fn terminal_summary(&self) -> String {
         let mut out = String::new();
+        writeln!(
+            out,
+            "\n{:<14} {:>11} {:>9} {:>10} {:>9} {:>10} {:>11}",
+            "model", "params", "val cos", "samples/s", "train s", "ms @1", "ms @256"
+        )
+        .unwrap();
+        for m in &self.models {
+            writeln!(
+                out,
+                "{:<14} {:>11} {:>9.4} {:>10.0} {:>9.0} {:>10.2} {:>11.1}",
+                m.name,
+                m.params,
+                m.best_val_cosine,
+                m.train_samples_per_s,
+                m.train_seconds,
+                m.infer_ms_batch1,
+                m.infer_ms_batch256
+            )
+            .unwrap();
+        }
         for s in ["test", "ood"] {
             if let Some(r) = self.splits.get(s) {
                 writeln!(out, "\n{}", render_table(r)).unwrap();
@@ -197,4 +234,27 @@ impl Leaderboard {
         }
         out
     }
+}
+
+/// Median forward-pass latency at batch 1 and 256 on real windows (test split if present).
+fn latency(model: &lvmkit_models::Model, ds: &Dataset) -> Result<(f64, f64)> {
+    let split = ["test", "val", "train"]
+        .into_iter()
+        .find(|s| ds.split_names().contains(s))
+        .unwrap_or("train");
+    let windows = ds.windows(split)?;
+    let contexts: Vec<&[f32]> = windows.iter().take(256).map(|w| ds.context_of(w)).collect();
+    let mut out = [0.0; 2];
+    for (slot, batch) in [1usize, 256].into_iter().enumerate() {
+        let rows: Vec<&[f32]> = contexts.iter().cycle().take(batch).copied().collect();
+        if rows.is_empty() {
+            continue;
+        }
+        model.predict(&rows)?; // warm-up
+        let d = lvmkit_train::bench::median_time(5, std::time::Duration::from_millis(500), || {
+            model.predict(&rows).map(|_| ())
+        })?;
+        out[slot] = d.as_secs_f64() * 1e3;
+    }
+    Ok((out[0], out[1]))
 }

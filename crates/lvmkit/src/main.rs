@@ -6,6 +6,7 @@ mod commands;
 mod fetch;
 mod leaderboard;
 mod model_commands;
+mod predict;
 
 use clap::Parser;
 use std::io::IsTerminal;

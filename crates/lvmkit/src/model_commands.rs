@@ -1,6 +1,6 @@
 //! Commands on models: train and eval.
 
-use crate::cli::{EvalArgs, EvalSettings, RunArgs, TrainArgs};
+use crate::cli::{BoardArgs, EvalArgs, EvalSettings, LeaderboardArgs, TrainArgs};
 use anyhow::{bail, Context, Result};
 use lvmkit_dataset::Dataset;
 use lvmkit_eval::{
@@ -41,6 +41,7 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
     set(&mut cfg.batch_size, args.batch_size);
     set(&mut cfg.patience, args.patience);
     set(&mut cfg.seed, args.seed);
+    set(&mut cfg.max_train_windows, args.max_train_windows);
     set(&mut cfg.clip, args.clip);
     set(&mut cfg.optimizer.lr, args.lr);
     set(&mut cfg.optimizer.weight_decay, args.weight_decay);
@@ -271,10 +272,47 @@ pub fn eval(args: &EvalArgs) -> Result<Vec<EvalReport>> {
     evaluate_run(&args.run, &ds, &args.split, &args.settings)
 }
 
-/// Stages 4–6 of `lvmkit run`: train each model, evaluate it on val/test/ood, write the
-/// leaderboard. Each stage is skipped when its inputs are unchanged.
-pub fn run_models(args: &RunArgs, data_dir: &Path) -> Result<()> {
-    let ds = Dataset::open(data_dir)?;
+/// `lvmkit leaderboard`.
+pub fn leaderboard(args: &LeaderboardArgs) -> Result<()> {
+    let ds = Dataset::open(&args.data)?;
+    run_models(
+        &args.board,
+        &args.output,
+        &ds,
+        ["train", "evaluate", "report"],
+    )
+}
+
+/// The model names of `--models` (`all` expands to every architecture).
+fn selected_models(models: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for m in models {
+        let names: Vec<String> = if m == "all" {
+            lvmkit_models::ARCHITECTURES
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            Architecture::default_for(m)?;
+            vec![m.clone()]
+        };
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("--models names no model");
+    }
+    Ok(out)
+}
+
+/// Train each model, evaluate it on val/test/ood, write the leaderboard (stages 4–6 of
+/// `lvmkit run`, with `stage` naming them in its progress lines). Each step is skipped when
+/// its inputs are unchanged.
+pub fn run_models(args: &BoardArgs, output: &Path, ds: &Dataset, stage: [&str; 3]) -> Result<()> {
+    let models = selected_models(&args.models)?;
     let mut base = match &args.train_config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -286,21 +324,22 @@ pub fn run_models(args: &RunArgs, data_dir: &Path) -> Result<()> {
     };
     base.epochs = args.epochs;
     base.patience = args.patience;
+    base.max_train_windows = args.max_train_windows;
     let splits: Vec<String> = ["val", "test", "ood"]
         .iter()
         .filter(|s| ds.split_names().contains(s))
         .map(|s| s.to_string())
         .collect();
 
-    eprintln!("[4/6] train");
+    eprintln!("{}", stage[0]);
     let mut runs = Vec::new();
-    for name in &args.models {
+    for name in &models {
         let mut cfg = base.clone();
         if cfg.model.name() != name {
             cfg.model = Architecture::default_for(name)?;
         }
         cfg.validate()?;
-        let dir = args.output.join("models").join(name);
+        let dir = output.join("models").join(name);
         let rd = RunDir::new(&dir);
         let same = rd
             .read_config()
@@ -318,12 +357,12 @@ pub fn run_models(args: &RunArgs, data_dir: &Path) -> Result<()> {
                 dir.display()
             );
         } else {
-            lvmkit_train::train(&ds, &cfg, &dir, &opts)?;
+            lvmkit_train::train(ds, &cfg, &dir, &opts)?;
         }
         runs.push((name.clone(), dir));
     }
 
-    eprintln!("[5/6] evaluate");
+    eprintln!("{}", stage[1]);
     let mut per_model = Vec::new();
     for (name, dir) in &runs {
         let stamp = serde_json::json!({
@@ -362,7 +401,7 @@ pub fn run_models(args: &RunArgs, data_dir: &Path) -> Result<()> {
                 r
             }
             None => {
-                let r = evaluate_run(dir, &ds, &splits, &args.eval)?;
+                let r = evaluate_run(dir, ds, &splits, &args.eval)?;
                 lvmkit_io::write_json_atomic(&stamp_path, &stamp)?;
                 r
             }
@@ -370,14 +409,102 @@ pub fn run_models(args: &RunArgs, data_dir: &Path) -> Result<()> {
         per_model.push((name.clone(), dir.clone(), reports));
     }
 
-    eprintln!("[6/6] report");
-    let leaderboard = crate::leaderboard::Leaderboard::build(&ds, &per_model)?;
-    leaderboard.write(&args.output)?;
+    eprintln!("{}", stage[2]);
+    let leaderboard = crate::leaderboard::Leaderboard::build(ds, &per_model)?;
+    leaderboard.write(output)?;
     print!("{}", leaderboard.terminal_summary());
     println!(
         "leaderboard: {} and {}",
-        args.output.join("leaderboard.md").display(),
-        args.output.join("leaderboard.json").display()
+        output.join("leaderboard.md").display(),
+        output.join("leaderboard.json").display()
     );
+    Ok(())
+}
+
+/// `lvmkit models`: every architecture and its parameter count at D, C.
+pub fn list_models(dim: usize, context: usize, json: bool) -> Result<()> {
+    let mut rows = Vec::new();
+    for name in lvmkit_models::ARCHITECTURES {
+        let cfg = lvmkit_models::ModelConfig::new(name, dim, context)?;
+        let model = lvmkit_models::Model::new(&cfg, 0, &candle_core::Device::Cpu)?;
+        rows.push(serde_json::json!({"name": name, "params": model.num_params()}));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<14} {:>12}   (D = {dim}, C = {context})",
+            "model", "parameters"
+        );
+        for r in &rows {
+            println!(
+                "{:<14} {:>12}",
+                r["name"].as_str().unwrap_or_default(),
+                group_digits(r["params"].as_u64().unwrap_or_default())
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// `lvmkit bench models`: training samples/s and inference latency per architecture.
+pub fn bench_models(
+    models: &[String],
+    dim: usize,
+    context: usize,
+    settings: lvmkit_train::bench::SpeedSettings,
+    json: Option<&Path>,
+) -> Result<()> {
+    let names: Vec<String> = if models.is_empty() {
+        lvmkit_models::ARCHITECTURES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        models.to_vec()
+    };
+    let mut results = Vec::new();
+    let threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_default();
+    println!(
+        "D = {dim}, C = {context}, AdamW + cosine loss, CANDLE_NUM_THREADS={threads}; median of ≥{:.0} s per cell",
+        settings.min_time.as_secs_f64()
+    );
+    let mut header = format!("{:<14} {:>12}", "model", "params");
+    for b in &settings.train_batches {
+        header += &format!(" {:>14}", format!("train@{b} /s"));
+    }
+    for b in &settings.infer_batches {
+        header += &format!(" {:>14}", format!("infer@{b} ms"));
+    }
+    println!("{header}");
+    for name in &names {
+        let cfg = lvmkit_models::ModelConfig::new(name, dim, context)?;
+        let r = lvmkit_train::bench::measure(&cfg, &settings)?;
+        let mut line = format!("{:<14} {:>12}", r.name, group_digits(r.params as u64));
+        for (_, v) in &r.train_samples_per_s {
+            line += &format!(" {v:>14.0}");
+        }
+        for (_, v) in &r.infer_ms {
+            line += &format!(" {v:>14.2}");
+        }
+        println!("{line}");
+        results.push(r);
+    }
+    if let Some(path) = json {
+        lvmkit_io::write_json_atomic(path, &results)?;
+        println!("results in {}", path.display());
+    }
     Ok(())
 }

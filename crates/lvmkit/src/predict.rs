@@ -1,0 +1,212 @@
+//! `lvmkit predict`: next-concept predictions for contexts given as text or as vectors.
+//!
+//! Input: JSONL, one context per line, each a JSON array of 1…C sentences (embedded with the
+//! run's own encoder) or of D-dimensional vectors. Output: an f32 .npy [lines, D], row i the
+//! prediction for line i, written atomically. With `--top-k`, the nearest concepts of the
+//! dataset's bank are printed as text.
+
+use crate::cli::PredictArgs;
+use anyhow::{bail, Context, Result};
+use lvmkit_dataset::Dataset;
+use lvmkit_encode::{EncodeOptions, SentenceEncoder};
+use lvmkit_train::RunDir;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+/// One parsed input line.
+enum Prompt {
+    Texts(Vec<String>),
+    Vectors(Vec<f32>),
+}
+
+/// Parse the JSONL input; every error names the file and line.
+fn read_contexts(path: &Path, dim: usize) -> Result<Vec<Prompt>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let at = || format!("{}:{}", path.display(), i + 1);
+        let line = line.with_context(|| format!("{}: not UTF-8 text", at()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("{}: not valid JSON", at()))?;
+        let Some(items) = value.as_array() else {
+            bail!("{}: expected a JSON array of sentences or vectors", at());
+        };
+        if items.is_empty() {
+            bail!("{}: empty context (give 1 or more sentences)", at());
+        }
+        if items.iter().all(|v| v.is_string()) {
+            let texts: Vec<String> = items
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect();
+            if let Some(j) = texts.iter().position(|t| t.trim().is_empty()) {
+                bail!("{}: sentence {} is empty", at(), j + 1);
+            }
+            out.push(Prompt::Texts(texts));
+        } else if items.iter().all(|v| v.is_array()) {
+            let mut flat = Vec::with_capacity(items.len() * dim);
+            for (j, v) in items.iter().enumerate() {
+                let row = v.as_array().expect("checked");
+                if row.len() != dim {
+                    bail!(
+                        "{}: vector {} has {} values, the model takes D = {dim}",
+                        at(),
+                        j + 1,
+                        row.len()
+                    );
+                }
+                for x in row {
+                    match x.as_f64() {
+                        Some(f) if f.is_finite() => flat.push(f as f32),
+                        _ => bail!("{}: vector {} holds {x}, not a finite number", at(), j + 1),
+                    }
+                }
+            }
+            out.push(Prompt::Vectors(flat));
+        } else {
+            bail!(
+                "{}: expected an array of sentences (strings) or of vectors (arrays of numbers), not a mix",
+                at()
+            );
+        }
+    }
+    if out.is_empty() {
+        bail!("{} has no contexts", path.display());
+    }
+    Ok(out)
+}
+
+/// The encoder a run's dataset was embedded with, checked by fingerprint: vectors from any
+/// other encoder would be in another space.
+fn run_encoder(
+    explicit: Option<&Path>,
+    ds: Option<&Dataset>,
+    data: &Path,
+    expected: &str,
+) -> Result<SentenceEncoder> {
+    let dir: PathBuf = match (explicit, ds) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(ds)) if Path::new(&ds.manifest.encoder.path).exists() => {
+            ds.manifest.encoder.path.clone().into()
+        }
+        _ => data.join("encoders/all-MiniLM-L6-v2"),
+    };
+    let enc = SentenceEncoder::load(&dir).with_context(|| {
+        format!(
+            "loading the encoder from {} (pass --encoder)",
+            dir.display()
+        )
+    })?;
+    if enc.fingerprint() != expected {
+        bail!(
+            "encoder {} (fingerprint {}) is not the one this run's dataset was embedded with \
+             (fingerprint {expected}); pass that encoder with --encoder",
+            dir.display(),
+            enc.fingerprint()
+        );
+    }
+    Ok(enc)
+}
+
+pub fn predict(args: &PredictArgs) -> Result<()> {
+    let rd = RunDir::new(&args.run);
+    let (cfg, model) = rd.load_best()?;
+    let (dim, c) = (cfg.model.dim, cfg.model.context);
+    let contexts = read_contexts(&args.input, dim)?;
+
+    // The dataset is needed for the bank (--top-k) and to find the encoder.
+    let data_path: PathBuf = args
+        .dataset
+        .clone()
+        .unwrap_or_else(|| cfg.data.path.clone().into());
+    let ds = match Dataset::open(&data_path) {
+        Ok(ds) => Some(ds),
+        Err(e) if args.top_k.is_none() => {
+            tracing::debug!("dataset not available: {e:#}");
+            None
+        }
+        Err(e) => return Err(e.context("--top-k needs the run's dataset (or --dataset)")),
+    };
+    if let Some(ds) = &ds {
+        lvmkit_train::run::check_compatible(&cfg, ds, &args.run)?;
+    }
+
+    let n_texts: usize = contexts
+        .iter()
+        .map(|c| match c {
+            Prompt::Texts(t) => t.len(),
+            Prompt::Vectors(_) => 0,
+        })
+        .sum();
+    let mut text_vectors = Vec::new();
+    if n_texts > 0 {
+        let enc = run_encoder(
+            args.encoder.as_deref(),
+            ds.as_ref(),
+            &args.data.data,
+            &cfg.data.encoder_fingerprint,
+        )?;
+        let texts: Vec<String> = contexts
+            .iter()
+            .filter_map(|c| match c {
+                Prompt::Texts(t) => Some(t.iter().cloned()),
+                Prompt::Vectors(_) => None,
+            })
+            .flatten()
+            .collect();
+        text_vectors = enc.encode(&texts, &EncodeOptions::default())?;
+    }
+
+    let mut offset = 0;
+    let mut longer = 0;
+    let rows: Vec<&[f32]> = contexts
+        .iter()
+        .map(|ctx| {
+            let v: &[f32] = match ctx {
+                Prompt::Vectors(v) => v,
+                Prompt::Texts(t) => {
+                    let s = &text_vectors[offset * dim..(offset + t.len()) * dim];
+                    offset += t.len();
+                    s
+                }
+            };
+            if v.len() / dim > c {
+                longer += 1;
+            }
+            v
+        })
+        .collect();
+    if longer > 0 {
+        eprintln!("note: {longer} contexts are longer than the model's C = {c}; their last {c} concepts are used");
+    }
+    let predictions = model.predict(&rows)?;
+    lvmkit_io::npy::write(&args.output, &[rows.len(), dim], &predictions)?;
+    println!(
+        "{} predictions ({}, {dim}-D) written to {}",
+        rows.len(),
+        cfg.model.arch.name(),
+        args.output.display()
+    );
+
+    if let (Some(k), Some(ds)) = (args.top_k, &ds) {
+        let all: Vec<usize> = (0..ds.manifest.concepts).collect();
+        let bank = lvmkit_eval::BankIndex::from_rows(ds.concepts.data(), dim, &all)?;
+        let hits = bank.nearest(&predictions, k as usize)?;
+        let texts = ds.concept_texts()?;
+        for (i, (ctx, hs)) in contexts.iter().zip(&hits).enumerate() {
+            let last = match ctx {
+                Prompt::Texts(t) => format!("“{}”", t.last().cloned().unwrap_or_default()),
+                Prompt::Vectors(v) => format!("{} vectors", v.len() / dim),
+            };
+            println!("\n[{}] after {last}:", i + 1);
+            for (rank, (row, score)) in hs.iter().enumerate() {
+                println!("  {:>2}. {score:.3}  {}", rank + 1, texts[*row]);
+            }
+        }
+    }
+    Ok(())
+}

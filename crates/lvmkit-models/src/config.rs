@@ -271,14 +271,23 @@ impl ModelConfig {
                 ("amn.hidden", m.hidden),
                 ("amn.hidden2", m.hidden2),
             ])?,
-            Architecture::Mamba(m) => positive(&[
-                ("mamba.d_model", m.d_model),
-                ("mamba.layers", m.layers),
-                ("mamba.d_state", m.d_state),
-                ("mamba.expand", m.expand),
-                ("mamba.d_conv", m.d_conv),
-                ("mamba.dt_rank", m.dt_rank),
-            ])?,
+            Architecture::Mamba(m) => {
+                positive(&[
+                    ("mamba.d_model", m.d_model),
+                    ("mamba.layers", m.layers),
+                    ("mamba.d_state", m.d_state),
+                    ("mamba.expand", m.expand),
+                    ("mamba.d_conv", m.d_conv),
+                    ("mamba.dt_rank", m.dt_rank),
+                ])?;
+                if m.d_state > crate::scan::MAX_STATE {
+                    bail!(
+                        "mamba.d_state must be at most {}, got {}",
+                        crate::scan::MAX_STATE,
+                        m.d_state
+                    );
+                }
+            }
             Architecture::GraphmertLvm(m) => {
                 positive(&[
                     ("graphmert-lvm.d_model", m.d_model),

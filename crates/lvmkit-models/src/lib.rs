@@ -15,6 +15,7 @@ pub mod mlp;
 pub mod nn;
 pub mod ops;
 pub mod recurrent;
+pub mod scan;
 pub mod transformer;
 
 pub use checkpoint::Checkpoint;

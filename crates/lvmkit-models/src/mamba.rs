@@ -104,7 +104,6 @@ impl MambaBlock {
 
     /// x [B, L, d_model]; `m` [B, L, 1] (1 = real). Returns the new residual stream.
     fn forward(&self, x: &Tensor, m: &Tensor) -> Result<Tensor> {
-        let (b, l, _) = x.dims3()?;
         let (e, n, r) = (self.d_inner, self.d_state, self.dt_rank);
         let xz = self.in_proj.forward(&self.norm.forward(x)?)?;
         let u = self.causal_conv(&xz.narrow(D::Minus1, 0, e)?)?.silu()?;
@@ -116,21 +115,7 @@ impl MambaBlock {
         let b_sel = dbc.narrow(D::Minus1, r, n)?; // [B, L, N]
         let c_sel = dbc.narrow(D::Minus1, r + n, n)?; // [B, L, N]
         let a = self.a_log.exp()?.neg()?; // [E, N]
-        let da = delta
-            .unsqueeze(3)?
-            .broadcast_mul(&a.reshape((1, 1, e, n))?)?
-            .exp()?; // [B, L, E, N]
-        let dbu = (&delta * &u)?
-            .unsqueeze(3)?
-            .broadcast_mul(&b_sel.unsqueeze(2)?)?; // [B, L, E, N]
-        let mut h = Tensor::zeros((b, e, n), x.dtype(), x.device())?;
-        let mut states = Vec::with_capacity(l);
-        for t in 0..l {
-            h = ((da.narrow(1, t, 1)?.squeeze(1)? * &h)? + dbu.narrow(1, t, 1)?.squeeze(1)?)?;
-            states.push(h.clone());
-        }
-        let hs = Tensor::stack(&states, 1)?; // [B, L, E, N]
-        let y = hs.broadcast_mul(&c_sel.unsqueeze(2)?)?.sum(D::Minus1)?; // [B, L, E]
+        let y = crate::scan::selective_scan(&u, &delta, &a, &b_sel, &c_sel)?; // [B, L, E]
         let y = (y + u.broadcast_mul(&self.d_skip)?)?;
         let y = (y * z.silu()?)?;
         Ok((x + self.out_proj.forward(&y)?)?.broadcast_mul(m)?)

@@ -338,3 +338,201 @@ fn a_killed_run_resumes_to_the_same_result() {
         std::fs::read(killed.join("best.safetensors")).unwrap()
     );
 }
+
+fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    lvmkit_io::npy::read::<f32>(path).unwrap()
+}
+
+#[test]
+fn predict_embeds_text_with_the_runs_encoder_and_refuses_bad_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    ok(train_small(&run, &[]));
+    let sentences = [
+        "The jury praised the handling of the election.",
+        "It said the city had been well served.",
+    ];
+    // The same two sentences as vectors, from `lvmkit encode`.
+    let texts = tmp.path().join("texts.txt");
+    std::fs::write(&texts, sentences.join("\n")).unwrap();
+    let vecs = tmp.path().join("vecs.npy");
+    ok(lvmkit(&[
+        "encode",
+        "--input",
+        s(&texts),
+        "--output",
+        s(&vecs),
+        "--no-cache",
+    ]));
+    let (shape, v) = read_npy(&vecs);
+    assert_eq!(shape, vec![2, 384]);
+    let rows: Vec<Vec<f64>> = v
+        .chunks(384)
+        .map(|r| r.iter().map(|x| *x as f64).collect())
+        .collect();
+
+    let input = tmp.path().join("contexts.jsonl");
+    let lines = [
+        serde_json::json!(sentences),
+        serde_json::json!([sentences[1]]),
+        serde_json::json!(rows),
+    ];
+    let body: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    std::fs::write(&input, body.join("\n") + "\n").unwrap();
+    let out = tmp.path().join("pred.npy");
+    let o = ok(lvmkit(&[
+        "predict",
+        "--run",
+        s(&run),
+        "--input",
+        s(&input),
+        "--output",
+        s(&out),
+        "--top-k",
+        "3",
+    ]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("[1] after") && stdout.contains("  3. "),
+        "{stdout}"
+    );
+    let (shape, p) = read_npy(&out);
+    assert_eq!(shape, vec![3, 384]);
+    // Row 0 (text) and row 2 (the same sentences as vectors) are the same prediction.
+    for (a, b) in p[..384].iter().zip(&p[768..]) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    assert!(p[..384]
+        .iter()
+        .zip(&p[384..768])
+        .any(|(a, b)| (a - b).abs() > 1e-3));
+
+    // Bad lines: named by file and line, and the output is left alone.
+    let before = std::fs::read(&out).unwrap();
+    for (line, needle) in [
+        ("[]", "contexts.jsonl:2: empty context"),
+        (
+            "[\"a sentence\", [0.5]]",
+            "contexts.jsonl:2: expected an array of sentences",
+        ),
+        (
+            "[[0.5, 0.25]]",
+            "contexts.jsonl:2: vector 1 has 2 values, the model takes D = 384",
+        ),
+        ("{\"text\": 1}", "contexts.jsonl:2: expected a JSON array"),
+        ("[\"ok\"", "contexts.jsonl:2: not valid JSON"),
+    ] {
+        std::fs::write(&input, format!("[\"fine\"]\n{line}\n")).unwrap();
+        fails_with(
+            &lvmkit(&[
+                "predict",
+                "--run",
+                s(&run),
+                "--input",
+                s(&input),
+                "--output",
+                s(&out),
+            ]),
+            needle,
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+    }
+}
+
+#[test]
+fn leaderboard_trains_each_model_on_one_budget_and_reports_speed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let board = tmp.path().join("board");
+    let data = dataset().join("data");
+    let args = [
+        "leaderboard",
+        "--data",
+        s(&data),
+        "--output",
+        s(&board),
+        "--models",
+        "mlp,amn",
+        "--epochs",
+        "1",
+        "--max-train-windows",
+        "300",
+        "--bootstrap",
+        "50",
+    ];
+    ok(lvmkit(&args));
+    let lb: Value =
+        serde_json::from_str(&std::fs::read_to_string(board.join("leaderboard.json")).unwrap())
+            .unwrap();
+    let models = lb["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    for m in models {
+        assert_eq!(m["train_windows"], 300);
+        assert!(m["infer_ms_batch1"].as_f64().unwrap() > 0.0);
+        assert!(m["infer_ms_batch256"].as_f64().unwrap() > 0.0);
+        assert!(m["train_samples_per_s"].as_f64().unwrap() > 0.0);
+    }
+    for split in ["val", "test", "ood"] {
+        let names: Vec<&str> = lb["splits"][split]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "mlp",
+                "amn",
+                "copy_last",
+                "context_mean",
+                "global_mean",
+                "ridge"
+            ],
+            "{split}"
+        );
+    }
+    let md = std::fs::read_to_string(board.join("leaderboard.md")).unwrap();
+    assert!(
+        md.contains("| amn |") && md.contains("latency batch 1"),
+        "{md}"
+    );
+    // A second run finds every model unchanged and retrains nothing.
+    let again = ok(lvmkit(&args));
+    assert!(
+        stderr(&again).contains("amn: config and data unchanged"),
+        "{}",
+        stderr(&again)
+    );
+    fails_with(
+        &lvmkit(&[
+            "leaderboard",
+            "--data",
+            s(&data),
+            "--output",
+            s(&board),
+            "--models",
+            "mamba3",
+        ]),
+        "unknown model 'mamba3'",
+    );
+}
+
+#[test]
+fn models_lists_every_architecture_with_its_size() {
+    let o = ok(lvmkit(&["models", "--json"]));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 7);
+    assert_eq!(list[0]["name"], "mlp");
+    assert_eq!(list[0]["params"], 4_720_384);
+    let o = ok(lvmkit(&[
+        "models",
+        "--dim",
+        "384",
+        "--context",
+        "3",
+        "--json",
+    ]));
+    let small: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(small[0]["params"], 3 * 384 * 1024 + 1024 + 1024 * 384 + 384);
+}

@@ -78,14 +78,10 @@ impl ParamStore {
     /// `nn.Linear(input, output)` with PyTorch's default initialisation (U(±1/√input) for the
     /// weight and the bias), so learning rates tuned in PyTorch carry over.
     pub fn linear(&mut self, name: &str, input: usize, output: usize) -> Result<Linear> {
+        let weight = self.linear_no_bias(name, input, output)?.weight;
         let bound = 1.0 / (input as f32).sqrt();
-        let w = self.tensor(
-            &format!("{name}.weight"),
-            &[output, input],
-            Init::Uniform(bound),
-        )?;
         let b = self.tensor(&format!("{name}.bias"), &[output], Init::Uniform(bound))?;
-        Ok(Linear::from_parts(w, Some(b)))
+        Ok(Linear::from_parts(weight, Some(b)))
     }
 
     /// A dense layer without bias (Mamba's projections), same initialisation as [`Self::linear`].

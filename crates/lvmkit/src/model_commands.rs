@@ -325,6 +325,7 @@ pub fn run_models(args: &BoardArgs, output: &Path, ds: &Dataset, stage: [&str; 3
     base.epochs = args.epochs;
     base.patience = args.patience;
     base.max_train_windows = args.max_train_windows;
+    base.batch_size = args.train_batch_size;
     let splits: Vec<String> = ["val", "test", "ood"]
         .iter()
         .filter(|s| ds.split_names().contains(s))

@@ -239,15 +239,24 @@ fn fused(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32 && x.rank() >= 1
 }
 
-fn rows_of<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<(&'a [f32], usize)> {
+/// The values of a contiguous f32 CPU storage; `op` names the kernel in the error.
+pub(crate) fn contiguous_f32<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
-        candle_core::bail!("fused row op: expected f32")
+        candle_core::bail!("{op}: expected f32")
     };
     let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("fused row op: input must be contiguous")
+        candle_core::bail!("{op}: inputs must be contiguous")
     };
+    Ok(&v[a..b])
+}
+
+fn rows_of<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<(&'a [f32], usize)> {
     let n = *l.dims().last().unwrap_or(&1);
-    Ok((&v[a..b], n.max(1)))
+    Ok((contiguous_f32(s, l, "fused row op")?, n.max(1)))
 }
 
 /// Row statistics: (mean, 1/σ) for standardisation, (0, 1/rms) for RMS normalisation.

@@ -49,13 +49,7 @@ fn dims(l1: &Layout, l2: &Layout, l3: &Layout) -> candle_core::Result<Dims> {
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("selective-scan: expected f32")
-    };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("selective-scan: inputs must be contiguous")
-    };
-    Ok(&v[a..b])
+    crate::ops::contiguous_f32(s, l, "selective-scan")
 }
 
 /// The largest d_state the kernels keep on the stack.

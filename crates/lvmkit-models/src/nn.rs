@@ -170,7 +170,7 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
-/// A dense layer: y = x Wᵀ + b over the last dimension, through [`crate::ops::matmul`] so both
+/// A dense layer: y = x Wᵀ + b over the last dimension, through [`crate::ops::linear`] so both
 /// cores share the product.
 pub struct Linear {
     weight: Tensor,

@@ -8,14 +8,14 @@
 
 use crate::config::{GruConfig, LstmConfig};
 use crate::nn::{dropout, sigmoid, Init, LayerNorm, Linear, Mode, ParamStore};
-use crate::ops::matmul;
+use crate::ops::linear;
 use anyhow::Result;
 use candle_core::{Tensor, D};
 
 /// One recurrent layer's weights: W_ih [G·H, in], W_hh [G·H, H], b_ih, b_hh, G gates.
 struct RecurrentWeights {
     w_ih: Tensor,
-    w_hh_t: Tensor,
+    w_hh: Tensor,
     b_ih: Tensor,
     b_hh: Tensor,
     hidden: usize,
@@ -36,7 +36,7 @@ impl RecurrentWeights {
         let b_hh = ps.tensor(&format!("{name}.bias_hh"), &[gates * hidden], b)?;
         Ok(Self {
             w_ih,
-            w_hh_t: w_hh.t()?,
+            w_hh,
             b_ih,
             b_hh,
             hidden,
@@ -46,12 +46,12 @@ impl RecurrentWeights {
     /// x [B, L, in] → input projections of every step at once [B, L, G·H].
     fn project_inputs(&self, x: &Tensor) -> Result<Tensor> {
         let (b, l, i) = x.dims3()?;
-        let flat = matmul(&x.reshape((b * l, i))?, &self.w_ih.t()?)?;
+        let flat = linear(&x.reshape((b * l, i))?, &self.w_ih)?;
         Ok(flat.broadcast_add(&self.b_ih)?.reshape((b, l, ()))?)
     }
 
     fn project_hidden(&self, h: &Tensor) -> Result<Tensor> {
-        Ok(matmul(h, &self.w_hh_t)?.broadcast_add(&self.b_hh)?)
+        Ok(linear(h, &self.w_hh)?.broadcast_add(&self.b_hh)?)
     }
 }
 

@@ -59,6 +59,8 @@ pub struct BankIndex {
     multiplicity: Vec<u32>,
     /// Concept row → its unique vector.
     slot: HashMap<usize, u32>,
+    /// Unique vector → the first concept row (in the order given) that holds it.
+    first_row: Vec<usize>,
 }
 
 impl BankIndex {
@@ -128,7 +130,13 @@ impl BankIndex {
             vectors: tensor(&data, unique_rows.len(), dim)?,
             multiplicity,
             slot,
+            first_row: unique_rows,
         })
+    }
+
+    /// For each unique vector, the first concept row that holds it.
+    pub fn unique_rows(&self) -> &[usize] {
+        &self.first_row
     }
 
     /// Number of concepts in the bank, duplicates included.
@@ -224,10 +232,7 @@ impl BankIndex {
                 queries.len()
             );
         }
-        let mut first_row = vec![usize::MAX; self.unique()];
-        for (&row, &u) in &self.slot {
-            first_row[u as usize] = first_row[u as usize].min(row);
-        }
+        let first_row = &self.first_row;
         let u = self.unique();
         let k = k.min(u);
         let block = (SCORE_BUDGET / u).clamp(1, MAX_BLOCK);

@@ -94,6 +94,14 @@ pub enum Command {
     /// sentences, embedded with the run's encoder, or 1…C vectors). Writes an f32 .npy whose
     /// row i is the prediction for line i; --top-k also prints the nearest concepts as text.
     Predict(PredictArgs),
+    /// Build the search index of a dataset's concept bank: an HNSW graph (usearch) beside the
+    /// exact matrix-product search, measured against it (recall@10, queries/s). Writes
+    /// DATA/index/index.json and hnsw.usearch; `lvmkit serve` uses them.
+    Index(IndexArgs),
+    /// Serve one or more runs over HTTP (JSON): encode, predict, generate, search; the models,
+    /// health, Prometheus metrics, OpenAPI, and a page at /. SIGTERM or Ctrl-C finishes the
+    /// requests in flight, then stops.
+    Serve(crate::serve::ServeArgs),
     /// The main job on the default data, start to finish: fetch → ingest → dataset → train →
     /// evaluate → leaderboard. Every stage whose inputs have not changed is skipped, so a second
     /// run takes seconds.
@@ -114,6 +122,25 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args)]
+pub struct IndexArgs {
+    /// Dataset folder (from `lvmkit dataset` or `lvmkit run`, e.g. runs/default/data).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// HNSW links per node (M).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(2..=256))]
+    pub connectivity: u16,
+    /// HNSW candidate list while inserting (efConstruction).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..))]
+    pub expansion_add: u16,
+    /// HNSW candidate list while searching (ef).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub expansion_search: u16,
+    /// Held-out queries for measuring recall and speed.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub queries: u32,
 }
 
 #[derive(Args)]

@@ -86,6 +86,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Eval(args) => crate::model_commands::eval(&args).map(|_| ()),
         Command::Run(args) => run(&args),
         Command::Predict(args) => crate::predict::predict(&args),
+        Command::Index(args) => index(&args).map(|_| ()),
+        Command::Serve(args) => crate::serve::serve(&args),
         Command::Leaderboard(args) => crate::model_commands::leaderboard(&args),
         Command::Models { dim, context, json } => {
             crate::model_commands::list_models(dim, context, json)
@@ -498,4 +500,48 @@ fn bench_encode(
         )?;
     }
     Ok(())
+}
+
+pub fn index(args: &crate::cli::IndexArgs) -> Result<lvmkit_index::IndexManifest> {
+    let opts = lvmkit_index::IndexOptions {
+        hnsw: lvmkit_index::HnswSettings {
+            connectivity: args.connectivity as usize,
+            expansion_add: args.expansion_add as usize,
+            expansion_search: args.expansion_search as usize,
+        },
+        queries: args.queries as usize,
+        ..Default::default()
+    };
+    let m = lvmkit_index::build_index(&args.data, &opts)?;
+    let e = &m.evaluation;
+    println!(
+        "index of {} concepts ({} distinct, {}-D) in {}",
+        m.concepts,
+        m.unique,
+        m.dim,
+        lvmkit_index::index_dir(&args.data).display()
+    );
+    println!(
+        "HNSW (M={}, ef_construction={}, ef={}): built in {:.1} s, {:.0} MiB",
+        m.hnsw.connectivity,
+        m.hnsw.expansion_add,
+        m.hnsw.expansion_search,
+        m.build_seconds,
+        e.hnsw_memory_bytes as f64 / (1 << 20) as f64
+    );
+    println!("queries: {}", e.query_source);
+    println!(
+        "| search | recall@{} | queries/s, one at a time | queries/s, {} at once ({} threads) |",
+        e.k, e.queries, e.threads
+    );
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| exact (matrix product) | 1.0000 | {:.0} | {:.0} (one batch) |",
+        e.exact_qps, e.exact_batched_qps
+    );
+    println!(
+        "| HNSW | {:.4} | {:.0} | {:.0} |",
+        e.recall_at_k, e.approx_qps, e.approx_parallel_qps
+    );
+    Ok(m)
 }

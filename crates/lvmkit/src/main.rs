@@ -7,6 +7,7 @@ mod fetch;
 mod leaderboard;
 mod model_commands;
 mod predict;
+mod serve;
 
 use clap::Parser;
 use std::io::IsTerminal;

@@ -1,0 +1,196 @@
+//! `lvmkit index`: build the HNSW graph of a dataset's bank, measure it against exact search,
+//! and write `<dataset>/index/` (index.json and hnsw.usearch).
+
+use crate::bank::{index_dir, ConceptBank, IndexManifest, SearchMode, INDEX_FORMAT};
+use crate::hnsw::{Hnsw, HnswSettings};
+use anyhow::Result;
+use lvmkit_dataset::Dataset;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Instant;
+
+/// Recall and speed of the approximate index against exact search, on held-out queries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexEvaluation {
+    pub queries: usize,
+    /// What the queries are (they are never bank vectors: those would find themselves).
+    pub query_source: String,
+    pub k: usize,
+    /// Mean over queries of |approximate top-k ∩ exact top-k| / k.
+    pub recall_at_k: f64,
+    /// One query at a time (the matrix product itself uses every thread).
+    pub exact_qps: f64,
+    /// All queries in one matrix product (every thread).
+    pub exact_batched_qps: f64,
+    /// One query at a time, one thread.
+    pub approx_qps: f64,
+    /// Queries spread over every thread.
+    pub approx_parallel_qps: f64,
+    pub threads: usize,
+    pub hnsw_memory_bytes: usize,
+}
+
+pub struct IndexOptions {
+    pub hnsw: HnswSettings,
+    pub queries: usize,
+    pub k: usize,
+    pub seed: u64,
+    pub show_progress: bool,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        Self {
+            hnsw: HnswSettings::default(),
+            queries: 1000,
+            k: 10,
+            seed: 42,
+            show_progress: true,
+        }
+    }
+}
+
+/// Prediction-like queries: the mean of a context window's concepts (the context-mean
+/// baseline's prediction), from windows of the held-out splits, seeded.
+fn evaluation_queries(ds: &Dataset, n: usize, seed: u64) -> Result<(Vec<f32>, String)> {
+    let d = ds.dim();
+    let mut windows = Vec::new();
+    for split in ["val", "test", "ood"] {
+        if ds.manifest.splits.contains_key(split) {
+            windows.extend(ds.windows(split)?);
+        }
+    }
+    if windows.is_empty() {
+        windows = ds.windows("train")?;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    windows.shuffle(&mut rng);
+    windows.truncate(n);
+    let mut q = Vec::with_capacity(windows.len() * d);
+    for w in &windows {
+        let ctx = ds.context_of(w);
+        let rows = ctx.len() / d;
+        let mut mean = vec![0f32; d];
+        for r in ctx.chunks_exact(d) {
+            mean.iter_mut()
+                .zip(r)
+                .for_each(|(m, x)| *m += x / rows as f32);
+        }
+        q.extend(mean);
+    }
+    Ok((
+        q,
+        format!(
+            "{} context means of held-out windows (seed {seed})",
+            windows.len()
+        ),
+    ))
+}
+
+fn qps(n: usize, started: Instant) -> f64 {
+    n as f64 / started.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// Build, evaluate and save the index of `dataset_dir`. Returns the manifest written.
+pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManifest> {
+    let ds = Dataset::open(dataset_dir)?;
+    let hash = ds.manifest.hash();
+    let (queries, query_source) = evaluation_queries(&ds, opts.queries, opts.seed)?;
+    let mut bank = ConceptBank::exact_only(ds)?;
+    let dim = bank.dim;
+
+    let (vectors, rows) = bank.unique_vectors();
+    let keys: Vec<u64> = rows.iter().map(|&r| r as u64).collect();
+    let bar = if opts.show_progress {
+        let b = indicatif::ProgressBar::new(keys.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "HNSW {bar:30.cyan/blue} {pos}/{len} vectors  {per_sec}  eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let hnsw = Hnsw::build(&vectors, dim, &keys, &opts.hnsw, &bar)?;
+    let build_seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    drop(vectors);
+    let memory = hnsw.memory_bytes();
+    bank.set_hnsw(hnsw);
+
+    // Ground truth and speed.
+    let n = queries.len() / dim;
+    let none = HashSet::new();
+    let k = opts.k;
+    let t = Instant::now();
+    let exact = bank.search(&queries, k, SearchMode::Exact, &none)?;
+    let exact_batched_qps = qps(n, t);
+    let single = n.min(200);
+    let t = Instant::now();
+    for q in queries.chunks_exact(dim).take(single) {
+        bank.search(q, k, SearchMode::Exact, &none)?;
+    }
+    let exact_qps = qps(single, t);
+    let t = Instant::now();
+    let approx: Vec<_> = queries
+        .chunks_exact(dim)
+        .map(|q| Ok(bank.search(q, k, SearchMode::Approximate, &none)?.remove(0)))
+        .collect::<Result<_>>()?;
+    let approx_qps = qps(n, t);
+    let t = Instant::now();
+    queries
+        .par_chunks_exact(dim)
+        .try_for_each(|q| bank.search(q, k, SearchMode::Approximate, &none).map(drop))?;
+    let approx_parallel_qps = qps(n, t);
+    let recall = exact
+        .iter()
+        .zip(&approx)
+        .map(|(e, a)| {
+            let truth: HashSet<usize> = e.iter().map(|h| h.row).collect();
+            a.iter().filter(|h| truth.contains(&h.row)).count() as f64 / e.len().max(1) as f64
+        })
+        .sum::<f64>()
+        / n.max(1) as f64;
+
+    let manifest = IndexManifest {
+        format: INDEX_FORMAT.into(),
+        dataset_manifest_hash: hash,
+        dim,
+        concepts: bank.len(),
+        unique: bank.unique(),
+        metric: "cosine".into(),
+        hnsw: opts.hnsw,
+        build_seconds,
+        evaluation: IndexEvaluation {
+            queries: n,
+            query_source,
+            k,
+            recall_at_k: recall,
+            exact_qps,
+            exact_batched_qps,
+            approx_qps,
+            approx_parallel_qps,
+            threads: rayon::current_num_threads(),
+            hnsw_memory_bytes: memory,
+        },
+    };
+    let dir = index_dir(dataset_dir);
+    std::fs::create_dir_all(&dir)?;
+    // The graph first, the manifest last: a manifest only ever describes a complete graph.
+    let mpath = dir.join("index.json");
+    if mpath.exists() {
+        std::fs::remove_file(&mpath)?;
+    }
+    bank.hnsw()
+        .expect("just built")
+        .save(&dir.join("hnsw.usearch"))?;
+    lvmkit_io::write_json_atomic(&mpath, &manifest)?;
+    Ok(manifest)
+}

@@ -1,0 +1,212 @@
+//! Request and response bodies of the HTTP API (their JSON schemas are in /openapi.json).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /v1/encode`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncodeRequest {
+    /// Sentences to embed (1 … max_texts).
+    pub texts: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EncodeResponse {
+    /// One unit vector per text.
+    pub vectors: Vec<Vec<f32>>,
+    pub dim: usize,
+    /// The sentence encoder's name.
+    pub encoder: String,
+}
+
+/// One context: 1 … C sentences or vectors (longer ones keep their last C).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextInput {
+    pub texts: Option<Vec<String>>,
+    pub vectors: Option<Vec<Vec<f32>>>,
+}
+
+/// `POST /v1/predict`: give exactly one of `texts`, `vectors` (one context) or `contexts`
+/// (a batch).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// The context as sentences, oldest first.
+    pub texts: Option<Vec<String>>,
+    /// The context as D-dimensional vectors, oldest first.
+    pub vectors: Option<Vec<Vec<f32>>>,
+    /// Several contexts at once.
+    pub contexts: Option<Vec<ContextInput>>,
+    /// Served model name (default: the first `--run`).
+    pub model: Option<String>,
+    /// Nearest bank concepts to return per prediction (default 5; 0 for none).
+    pub k: Option<usize>,
+    /// Exact search instead of the HNSW index for the neighbours.
+    pub exact: Option<bool>,
+}
+
+/// A bank concept near a vector.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Neighbor {
+    pub text: String,
+    /// Document the concept comes from (its id in the dataset).
+    pub doc_id: String,
+    /// Sentence position in that document.
+    pub position: usize,
+    /// Cosine similarity to the query.
+    pub score: f32,
+    /// Concept row in the dataset.
+    pub row: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Prediction {
+    /// The predicted next concept vector (not normalised: what the model outputs).
+    pub vector: Vec<f32>,
+    pub neighbors: Vec<Neighbor>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PredictResponse {
+    One {
+        model: String,
+        vector: Vec<f32>,
+        neighbors: Vec<Neighbor>,
+    },
+    Batch {
+        model: String,
+        predictions: Vec<Prediction>,
+    },
+}
+
+/// `POST /v1/generate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRequest {
+    /// The opening sentences, oldest first.
+    pub texts: Vec<String>,
+    /// Concepts to generate (1 … max_steps).
+    pub steps: usize,
+    /// Candidates decoded per step (the first is chosen; default 1).
+    pub k: Option<usize>,
+    pub model: Option<String>,
+    /// Never choose a concept whose text is already in the context or the continuation
+    /// (default true).
+    pub avoid_repeats: Option<bool>,
+    /// Exact search instead of the HNSW index.
+    pub exact: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GeneratedStep {
+    pub step: usize,
+    /// The chosen concept's text.
+    pub text: String,
+    pub doc_id: Option<String>,
+    pub position: Option<usize>,
+    /// Cosine between the model's prediction and the chosen concept.
+    pub score: f32,
+    /// Cosine between the chosen concept and the previous one (the last context sentence for
+    /// step 1): near 1 means the generation is standing still.
+    pub cosine_to_previous: f32,
+    /// Cosine between the raw prediction and the previous concept (a model that copies its
+    /// last input scores near 1 here).
+    pub prediction_to_previous: f32,
+    /// The text already occurred in the context or an earlier step.
+    pub repeated: bool,
+    /// The other candidates of this step (k − 1 of them).
+    pub alternatives: Vec<Neighbor>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerateDiagnostics {
+    /// Steps whose concept had occurred before.
+    pub repeated_steps: usize,
+    /// Distinct texts among the steps.
+    pub distinct_steps: usize,
+    pub mean_score: f32,
+    pub mean_cosine_to_previous: f32,
+    pub max_cosine_to_previous: f32,
+    pub mean_prediction_to_previous: f32,
+    /// Why generation stopped before `steps`, if it did.
+    pub stopped_early: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerateResponse {
+    pub model: String,
+    /// How predictions become text ("retrieval": the nearest bank concept).
+    pub decoder: String,
+    pub context: Vec<String>,
+    pub steps: Vec<GeneratedStep>,
+    pub diagnostics: GenerateDiagnostics,
+}
+
+/// `POST /v1/search`: exactly one of `text` and `vector`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    pub text: Option<String>,
+    pub vector: Option<Vec<f32>>,
+    /// Neighbours to return (default 10).
+    pub k: Option<usize>,
+    /// Exact search (matrix product) instead of the HNSW index.
+    pub exact: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    /// "exact" or "approximate".
+    pub search: String,
+    pub neighbors: Vec<Neighbor>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelInfo {
+    pub name: String,
+    pub architecture: String,
+    pub params: usize,
+    /// Concept dimension D.
+    pub dim: usize,
+    /// Context length C.
+    pub context: usize,
+    /// Served when a request names no model.
+    pub default: bool,
+    pub run: String,
+    pub best_val_cosine: Option<f64>,
+    /// The model's full configuration, as in RUN/config.json.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    /// The dataset it was trained on: path, manifest hash, encoder.
+    #[schema(value_type = Object)]
+    pub trained_on: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelsResponse {
+    pub models: Vec<ModelInfo>,
+    pub encoder: String,
+    pub encoder_fingerprint: String,
+    pub decoder: String,
+    pub bank: BankInfo,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BankInfo {
+    pub dataset: String,
+    pub concepts: usize,
+    pub unique: usize,
+    /// "hnsw" when `lvmkit index` has built one, else "exact".
+    pub index: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    pub status: String,
+    pub models: usize,
+    pub concepts: usize,
+    pub uptime_seconds: f64,
+}

@@ -251,11 +251,12 @@ impl ConceptBank {
         }
         let mut unit = queries.to_vec();
         for r in unit.chunks_exact_mut(d) {
-            let n = r.iter().map(|x| x * x).sum::<f32>().sqrt();
+            // In f64: a finite f32 vector can have a squared length beyond f32.
+            let n = r.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
             if !n.is_finite() || n == 0.0 {
                 bail!("a query vector has zero or non-finite length");
             }
-            r.iter_mut().for_each(|x| *x /= n);
+            r.iter_mut().for_each(|x| *x = (*x as f64 / n) as f32);
         }
         // Excluded texts may each hide one hit (or a few duplicates): fetch that many more.
         let fetch = (k + exclude.len()).min(self.unique());

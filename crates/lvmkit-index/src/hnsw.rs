@@ -33,6 +33,46 @@ impl Default for HnswSettings {
 pub struct Hnsw {
     index: Index,
     dim: usize,
+    /// usearch serves at most as many concurrent searches as it has reserved thread contexts
+    /// (more fail with "Reserve capacity ahead of searches!"): callers wait for a free one.
+    contexts: Contexts,
+}
+
+/// A counting semaphore over usearch's search contexts.
+struct Contexts {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Contexts {
+    fn new(n: usize) -> Self {
+        Self {
+            free: std::sync::Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            while *free == 0 {
+                free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+            }
+            *free -= 1;
+        }
+        let out = f();
+        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.freed.notify_one();
+        out
+    }
+}
+
+/// Concurrent searches per index: enough for every core twice over.
+fn search_contexts() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(8)
+        .max(8)
 }
 
 fn options(dim: usize, s: &HnswSettings) -> IndexOptions {
@@ -58,8 +98,9 @@ impl Hnsw {
     ) -> Result<Self> {
         let index = Index::new(&options(dim, settings))
             .map_err(|e| anyhow::anyhow!("cannot create the HNSW index: {e}"))?;
+        let threads = rayon::current_num_threads().max(search_contexts());
         index
-            .reserve_capacity_and_threads(keys.len(), rayon::current_num_threads())
+            .reserve_capacity_and_threads(keys.len(), threads)
             .map_err(|e| anyhow::anyhow!("cannot reserve {} HNSW slots: {e}", keys.len()))?;
         keys.par_iter()
             .zip(vectors.par_chunks_exact(dim))
@@ -69,7 +110,11 @@ impl Hnsw {
                     .add(key, v)
                     .map_err(|e| anyhow::anyhow!("HNSW insert of key {key}: {e}"))
             })?;
-        Ok(Self { index, dim })
+        Ok(Self {
+            index,
+            dim,
+            contexts: Contexts::new(threads),
+        })
     }
 
     /// Save atomically: a temporary file beside `path`, then a rename.
@@ -107,7 +152,15 @@ impl Hnsw {
                 index.dimensions()
             );
         }
-        Ok(Self { index, dim })
+        let threads = search_contexts();
+        index
+            .reserve_capacity_and_threads(expected, threads)
+            .map_err(|e| anyhow::anyhow!("cannot reserve HNSW search contexts: {e}"))?;
+        Ok(Self {
+            index,
+            dim,
+            contexts: Contexts::new(threads),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -124,8 +177,8 @@ impl Hnsw {
             bail!("query has {} values, the index {}", query.len(), self.dim);
         }
         let m = self
-            .index
-            .search(query, k)
+            .contexts
+            .with(|| self.index.search(query, k))
             .map_err(|e| anyhow::anyhow!("HNSW search: {e}"))?;
         // usearch's inner-product distance is 1 − dot.
         Ok(m.keys

@@ -82,6 +82,21 @@ pub struct AppState {
     started: Instant,
 }
 
+/// Longest input vector accepted (concept vectors are unit length).
+pub const MAX_VECTOR_NORM: f64 = 1000.0;
+
+/// A model's output must be finite before it is decoded or returned.
+fn finite(pred: &[f32]) -> std::result::Result<(), ApiError> {
+    if pred.iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "not_finite",
+            "the model's prediction for this context is not finite",
+        ))
+    }
+}
+
 type ApiResult<T> = std::result::Result<Json<T>, ApiError>;
 
 impl AppState {
@@ -280,6 +295,17 @@ impl AppState {
                     format!("{field}[{i}][{j}] is not a finite number"),
                 ));
             }
+            // Concept vectors are (near) unit length; values far beyond overflow the models.
+            let norm = v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+            if norm > MAX_VECTOR_NORM {
+                return Err(ApiError::unprocessable(
+                    "too_large",
+                    format!(
+                        "{field}[{i}] has length {norm:.3e}; concept vectors are unit length \
+                         and the limit is {MAX_VECTOR_NORM}"
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -394,18 +420,26 @@ async fn context_vectors(
     s: &AppState,
     contexts: Vec<Ctx>,
     c: usize,
+    single: bool,
 ) -> std::result::Result<Vec<Vec<f32>>, ApiError> {
     let mut texts = Vec::new();
     let (mut n_texts, mut n_vectors) = (0, 0);
+    let field = |i: usize, name: &str| {
+        if single {
+            name.to_string()
+        } else {
+            format!("contexts[{i}].{name}")
+        }
+    };
     for (i, ctx) in contexts.iter().enumerate() {
         match ctx {
             Ctx::Texts(t) => {
-                s.check_texts(&format!("contexts[{i}].texts"), t)?;
+                s.check_texts(&field(i, "texts"), t)?;
                 n_texts += t.len();
                 texts.extend(t.iter().cloned());
             }
             Ctx::Vectors(v) => {
-                s.check_vectors(&format!("contexts[{i}].vectors"), v)?;
+                s.check_vectors(&field(i, "vectors"), v)?;
                 n_vectors += v.len();
             }
         }
@@ -484,8 +518,9 @@ async fn predict(
             })
             .collect::<std::result::Result<_, _>>()?
     };
-    let rows = context_vectors(&s, contexts, slot.context).await?;
+    let rows = context_vectors(&s, contexts, slot.context, single).await?;
     let preds = slot.batcher.run(rows).await.map_err(ApiError::internal)?;
+    preds.iter().try_for_each(|p| finite(p))?;
     let flat: Vec<f32> = preds.iter().flatten().copied().collect();
     let hits = s.decode(flat, k, s.mode(req.exact), HashSet::new()).await?;
     let name = slot.info.name.clone();
@@ -560,6 +595,7 @@ async fn generate(
             .await
             .map_err(ApiError::internal)?
             .remove(0);
+        finite(&pred)?;
         let avoid = if avoid_repeats {
             seen.clone()
         } else {

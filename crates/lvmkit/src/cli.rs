@@ -425,6 +425,10 @@ pub struct LeaderboardArgs {
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Load-test a running `lvmkit serve` on loopback: many concurrent clients for a bounded
+    /// time with a mix of predict, generate, search and encode requests. Prints requests/s and
+    /// p50/p99 latency per endpoint; exits non-zero if any request failed.
+    Serve(crate::loadtest::LoadArgs),
     /// Training samples/s and inference latency of each architecture on random unit vectors
     /// (forward, cosine loss, backward and AdamW step, as the trainer takes them).
     Models {

@@ -86,6 +86,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Eval(args) => crate::model_commands::eval(&args).map(|_| ()),
         Command::Run(args) => run(&args),
         Command::Predict(args) => crate::predict::predict(&args),
+        Command::Bench(BenchCommand::Serve(args)) => crate::loadtest::run(&args),
         Command::Index(args) => index(&args).map(|_| ()),
         Command::Serve(args) => crate::serve::serve(&args),
         Command::Leaderboard(args) => crate::model_commands::leaderboard(&args),

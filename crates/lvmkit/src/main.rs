@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod fetch;
 mod leaderboard;
+mod loadtest;
 mod model_commands;
 mod predict;
 mod serve;

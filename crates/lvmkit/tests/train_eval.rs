@@ -2,127 +2,11 @@
 //! encoder: the files a user gets, the JSON they parse, and the refusals they meet.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::Command;
 
-fn lvmkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvmkit"))
-        .args(args)
-        .env("LVMKIT_LOG", "warn")
-        .env("LVMKIT_DATA", data_dir())
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "command failed: {}", stderr(&o));
-    o
-}
-
-fn fails_with(o: &Output, needle: &str) {
-    assert!(
-        !o.status.success(),
-        "expected a failure; stderr: {}",
-        stderr(o)
-    );
-    assert!(
-        stderr(o).contains(needle),
-        "message should mention {needle:?}: {}",
-        stderr(o)
-    );
-}
-
-fn data_dir() -> PathBuf {
-    let data = std::env::var_os("LVMKIT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"));
-    assert!(
-        data.join("encoders/all-MiniLM-L6-v2/model.safetensors")
-            .exists()
-            && data.join("corpora/brown").exists(),
-        "real data missing under {}: run `cargo run --release -p lvmkit -- fetch` first",
-        data.display()
-    );
-    std::fs::canonicalize(data).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Keep every `step`-th document of a JSONL corpus, each cut to `max` sentences.
-fn slice_jsonl(input: &Path, output: &Path, step: usize, take: usize, max: usize) {
-    let text = std::fs::read_to_string(input).unwrap();
-    let mut out = String::new();
-    for line in text.lines().step_by(step).take(take) {
-        let mut doc: Value = serde_json::from_str(line).unwrap();
-        let sentences = doc["sentences"].as_array_mut().unwrap();
-        sentences.truncate(max);
-        out.push_str(&doc.to_string());
-        out.push('\n');
-    }
-    std::fs::write(output, out).unwrap();
-}
-
-/// One real dataset for the whole file: 40 Brown samples (train/val/test by document) and 4
-/// Wikipedia articles (ood), 40 sentences each at most, embedded by all-MiniLM-L6-v2.
-fn dataset() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let data = data_dir();
-        ok(lvmkit(&[
-            "ingest",
-            "--input",
-            s(&data.join("corpora/brown")),
-            "--output",
-            s(&d.join("brown.jsonl")),
-        ]));
-        ok(lvmkit(&[
-            "ingest",
-            "--input",
-            s(&data.join("corpora/enwiki-sample.xml.bz2")),
-            "--output",
-            s(&d.join("wiki.jsonl")),
-        ]));
-        slice_jsonl(&d.join("brown.jsonl"), &d.join("corpus.jsonl"), 12, 40, 40);
-        slice_jsonl(&d.join("wiki.jsonl"), &d.join("ood.jsonl"), 20, 4, 40);
-        ok(lvmkit(&[
-            "dataset",
-            "--corpus",
-            s(&d.join("corpus.jsonl")),
-            "--ood",
-            s(&d.join("ood.jsonl")),
-            "--output",
-            s(&d.join("data")),
-        ]));
-        dir
-    })
-    .path()
-}
-
-fn train_small(run: &Path, extra: &[&str]) -> Output {
-    let data = dataset().join("data");
-    let mut args = vec![
-        "train",
-        "--data",
-        s(&data),
-        "--output",
-        s(run),
-        "--epochs",
-        "3",
-        "--batch-size",
-        "32",
-    ];
-    args.extend_from_slice(extra);
-    lvmkit(&args)
-}
+mod common;
+use common::*;
 
 #[test]
 fn train_then_eval_writes_the_documented_files_and_json() {
@@ -337,10 +221,6 @@ fn a_killed_run_resumes_to_the_same_result() {
         best,
         std::fs::read(killed.join("best.safetensors")).unwrap()
     );
-}
-
-fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
-    lvmkit_io::npy::read::<f32>(path).unwrap()
 }
 
 #[test]

@@ -198,7 +198,9 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         .iter()
         .filter_map(|m| m["name"].as_str().map(String::from))
         .collect();
-    let dim = models["models"][0]["dim"].as_u64().context("/v1/models: no dim")? as usize;
+    let dim = models["models"][0]["dim"]
+        .as_u64()
+        .context("/v1/models: no dim")? as usize;
     eprintln!(
         "{} clients for {:.0} s against {base} ({} models: {})",
         args.clients,
@@ -241,7 +243,8 @@ pub fn run(args: &LoadArgs) -> Result<()> {
                             .map_err(|e| e.to_string())
                             .and_then(|mut r| {
                                 let status = r.status().as_u16();
-                                let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+                                let text =
+                                    r.body_mut().read_to_string().map_err(|e| e.to_string())?;
                                 if status == 200 {
                                     Ok(())
                                 } else {
@@ -294,11 +297,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         p99_ms: total.p99_ms,
         max_ms: total.max_ms,
         endpoints,
-        first_errors: all
-            .iter()
-            .filter_map(|r| r.2.clone())
-            .take(5)
-            .collect(),
+        first_errors: all.iter().filter_map(|r| r.2.clone()).take(5).collect(),
     };
 
     println!("| endpoint | requests | errors | req/s | p50 ms | p99 ms | max ms |");

@@ -128,4 +128,3 @@ pub fn train_small(run: &Path, extra: &[&str]) -> Output {
 pub fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
     lvmkit_io::npy::read::<f32>(path).unwrap()
 }
-

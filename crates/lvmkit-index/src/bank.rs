@@ -52,6 +52,8 @@ pub struct IndexManifest {
     pub unique: usize,
     pub metric: String,
     pub hnsw: HnswSettings,
+    /// Threads that built the graph (0: every core); 1 is reproducible byte for byte.
+    pub build_threads: usize,
     pub build_seconds: f64,
     pub evaluation: crate::build::IndexEvaluation,
 }

@@ -36,6 +36,9 @@ pub struct IndexEvaluation {
 
 pub struct IndexOptions {
     pub hnsw: HnswSettings,
+    /// Threads inserting into the graph: 1 (the default) writes the same index every time;
+    /// 0 is every core.
+    pub build_threads: usize,
     pub queries: usize,
     pub k: usize,
     pub seed: u64,
@@ -46,6 +49,7 @@ impl Default for IndexOptions {
     fn default() -> Self {
         Self {
             hnsw: HnswSettings::default(),
+            build_threads: 1,
             queries: 1000,
             k: 10,
             seed: 42,
@@ -118,7 +122,7 @@ pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManif
         indicatif::ProgressBar::hidden()
     };
     let started = Instant::now();
-    let hnsw = Hnsw::build(&vectors, dim, &keys, &opts.hnsw, &bar)?;
+    let hnsw = Hnsw::build(&vectors, dim, &keys, &opts.hnsw, opts.build_threads, &bar)?;
     let build_seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     drop(vectors);
@@ -167,6 +171,7 @@ pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManif
         unique: bank.unique(),
         metric: "cosine".into(),
         hnsw: opts.hnsw,
+        build_threads: opts.build_threads,
         build_seconds,
         evaluation: IndexEvaluation {
             queries: n,
@@ -193,4 +198,20 @@ pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManif
         .save(&dir.join("hnsw.usearch"))?;
     lvmkit_io::write_json_atomic(&mpath, &manifest)?;
     Ok(manifest)
+}
+
+/// Whether `<dataset>/index` holds a complete index built from this very dataset.
+pub fn is_current(dataset_dir: &Path) -> bool {
+    let dir = index_dir(dataset_dir);
+    let manifest = std::fs::read_to_string(dir.join("index.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<IndexManifest>(&t).ok());
+    match (manifest, Dataset::open(dataset_dir)) {
+        (Some(m), Ok(ds)) => {
+            m.format == INDEX_FORMAT
+                && m.dataset_manifest_hash == ds.manifest.hash()
+                && dir.join("hnsw.usearch").exists()
+        }
+        _ => false,
+    }
 }

@@ -43,7 +43,8 @@ pub struct PredictRequest {
     pub model: Option<String>,
     /// Nearest bank concepts to return per prediction (default 5; 0 for none).
     pub k: Option<usize>,
-    /// Exact search instead of the HNSW index for the neighbours.
+    /// true: exact search for the neighbours; false: the HNSW index (default: the server's
+    /// choice, see /v1/models `bank.default_search`).
     pub exact: Option<bool>,
 }
 
@@ -96,7 +97,7 @@ pub struct GenerateRequest {
     /// Never choose a concept whose text is already in the context or the continuation
     /// (default true).
     pub avoid_repeats: Option<bool>,
-    /// Exact search instead of the HNSW index.
+    /// true: exact search; false: the HNSW index (default: the server's choice).
     pub exact: Option<bool>,
 }
 
@@ -153,7 +154,8 @@ pub struct SearchRequest {
     pub vector: Option<Vec<f32>>,
     /// Neighbours to return (default 10).
     pub k: Option<usize>,
-    /// Exact search (matrix product) instead of the HNSW index.
+    /// true: exact search (matrix product); false: the HNSW index (default: the server's
+    /// choice).
     pub exact: Option<bool>,
 }
 
@@ -201,6 +203,8 @@ pub struct BankInfo {
     pub unique: usize,
     /// "hnsw" when `lvmkit index` has built one, else "exact".
     pub index: String,
+    /// What a request that does not say `exact` gets: "exact" or "approximate".
+    pub default_search: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -71,6 +71,7 @@ struct ModelSlot {
 
 pub struct AppState {
     models: Vec<ModelSlot>,
+    default_mode: SearchMode,
     encoder: Batcher<String, Vec<f32>>,
     encoder_name: String,
     encoder_fingerprint: String,
@@ -102,11 +103,14 @@ type ApiResult<T> = std::result::Result<Json<T>, ApiError>;
 impl AppState {
     /// Check that every model, the encoder and the bank live in one vector space, and start a
     /// batch worker for each model and for the encoder.
+    /// `search`: the default search of the bank; `None`: approximate when the bank has an HNSW
+    /// index, exact otherwise.
     pub fn new(
         models: Vec<ServedModel>,
         encoder: SentenceEncoder,
         bank: Arc<ConceptBank>,
         limits: Limits,
+        search: Option<SearchMode>,
     ) -> Result<Self> {
         if models.is_empty() {
             bail!("no model to serve: give at least one --run");
@@ -193,16 +197,21 @@ impl AppState {
         )?;
         metrics.constant("bank_concepts", "Concepts in the bank", bank.len() as i64)?;
         metrics.constant("models_served", "Models served", slots.len() as i64)?;
-        let mode = if bank.has_hnsw() {
-            SearchMode::Approximate
-        } else {
-            SearchMode::Exact
+        let mode = match search {
+            Some(SearchMode::Approximate) if !bank.has_hnsw() => bail!(
+                "approximate search needs the bank's HNSW index: run `lvmkit index --data {}`",
+                bank.dataset_dir.display()
+            ),
+            Some(m) => m,
+            None if bank.has_hnsw() => SearchMode::Approximate,
+            None => SearchMode::Exact,
         };
         let decoder: Arc<dyn Decoder> = Arc::new(RetrievalDecoder {
             bank: bank.clone(),
             mode,
         });
         Ok(Self {
+            default_mode: mode,
             models: slots,
             encoder,
             encoder_name,
@@ -321,10 +330,11 @@ impl AppState {
     }
 
     fn mode(&self, exact: Option<bool>) -> SearchMode {
-        if exact == Some(true) || !self.bank.has_hnsw() {
-            SearchMode::Exact
-        } else {
-            SearchMode::Approximate
+        match exact {
+            Some(true) => SearchMode::Exact,
+            Some(false) if self.bank.has_hnsw() => SearchMode::Approximate,
+            Some(false) => SearchMode::Exact,
+            None => self.default_mode,
         }
     }
 
@@ -343,13 +353,13 @@ impl AppState {
         if k == 0 {
             return Ok(vec![Vec::new(); vectors.len() / self.dim]);
         }
-        let decoder: Arc<dyn Decoder> = if mode == SearchMode::Exact && self.bank.has_hnsw() {
+        let decoder: Arc<dyn Decoder> = if mode == self.default_mode {
+            self.decoder.clone()
+        } else {
             Arc::new(RetrievalDecoder {
                 bank: self.bank.clone(),
                 mode,
             })
-        } else {
-            self.decoder.clone()
         };
         tokio::task::spawn_blocking(move || decoder.decode(&vectors, k, &avoid))
             .await
@@ -724,6 +734,11 @@ async fn models(State(s): State<Arc<AppState>>) -> Json<ModelsResponse> {
             concepts: s.bank.len(),
             unique: s.bank.unique(),
             index: if s.bank.has_hnsw() { "hnsw" } else { "exact" }.into(),
+            default_search: match s.default_mode {
+                SearchMode::Exact => "exact",
+                SearchMode::Approximate => "approximate",
+            }
+            .into(),
         },
     })
 }

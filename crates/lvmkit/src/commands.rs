@@ -361,10 +361,10 @@ fn run(args: &RunArgs) -> Result<()> {
             bail!("'{n}' is an encoder, not a corpus");
         }
     }
-    eprintln!("[1/6] fetch");
+    eprintln!("[1/7] fetch");
     fetch::fetch_all(data, &needed)?;
 
-    eprintln!("[2/6] ingest");
+    eprintln!("[2/7] ingest");
     let corpus_dir = args.output.join("corpus");
     let segment = SegmentConfig::default();
     let mut corpus_files = Vec::new();
@@ -394,7 +394,7 @@ fn run(args: &RunArgs) -> Result<()> {
         corpus_files.push((n.to_string(), out));
     }
 
-    eprintln!("[3/6] dataset");
+    eprintln!("[3/7] dataset");
     let out = args.output.join("data");
     let enc = load_encoder(&data.join(fetch::source("all-MiniLM-L6-v2")?.target))?;
     let inputs: Vec<BuildInput> = corpus_files
@@ -441,9 +441,30 @@ fn run(args: &RunArgs) -> Result<()> {
         &args.board,
         &args.output,
         &ds,
-        ["[4/6] train", "[5/6] evaluate", "[6/6] report"],
+        ["[4/7] train", "[5/7] evaluate", "[6/7] report"],
     )?;
+    eprintln!("[7/7] index");
+    if lvmkit_index::build::is_current(&out) {
+        eprintln!(
+            "      unchanged, kept {}",
+            lvmkit_index::index_dir(&out).display()
+        );
+    } else {
+        index(&crate::cli::IndexArgs {
+            data: out.clone(),
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 64,
+            threads: 1,
+            queries: 1000,
+        })?;
+    }
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "serve it: lvmkit serve --run {} --data {}",
+        args.output.join("models/mlp").display(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -511,6 +532,7 @@ pub fn index(args: &crate::cli::IndexArgs) -> Result<lvmkit_index::IndexManifest
             expansion_search: args.expansion_search as usize,
         },
         queries: args.queries as usize,
+        build_threads: args.threads,
         ..Default::default()
     };
     let m = lvmkit_index::build_index(&args.data, &opts)?;
@@ -523,11 +545,16 @@ pub fn index(args: &crate::cli::IndexArgs) -> Result<lvmkit_index::IndexManifest
         lvmkit_index::index_dir(&args.data).display()
     );
     println!(
-        "HNSW (M={}, ef_construction={}, ef={}): built in {:.1} s, {:.0} MiB",
+        "HNSW (M={}, ef_construction={}, ef={}): built in {:.1} s on {} thread(s), {:.0} MiB",
         m.hnsw.connectivity,
         m.hnsw.expansion_add,
         m.hnsw.expansion_search,
         m.build_seconds,
+        if m.build_threads == 0 {
+            "every".to_string()
+        } else {
+            m.build_threads.to_string()
+        },
         e.hnsw_memory_bytes as f64 / (1 << 20) as f64
     );
     println!("queries: {}", e.query_source);

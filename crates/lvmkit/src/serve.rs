@@ -21,6 +21,11 @@ pub struct ServeArgs {
     /// Sentence-transformers folder (default: the encoder the dataset names).
     #[arg(long)]
     pub encoder: Option<PathBuf>,
+    /// Default search of the bank: exact (matrix product), approximate (the HNSW index of
+    /// `lvmkit index`), or auto (approximate when the index exists). A request's "exact" field
+    /// overrides it.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "exact", "approximate"])]
+    pub search: String,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
@@ -145,6 +150,11 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         encoder,
         Arc::new(bank),
         limits,
+        match args.search.as_str() {
+            "exact" => Some(lvmkit_index::SearchMode::Exact),
+            "approximate" => Some(lvmkit_index::SearchMode::Approximate),
+            _ => None,
+        },
     )?);
     let app = lvmkit_serve::router(state);
     let rt = tokio::runtime::Builder::new_multi_thread()

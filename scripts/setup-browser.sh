@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    chromium fonts-dejavu-core >/dev/null
 fi
 if [ ! -d scripts/browser/node_modules/playwright-core ]; then
   npm ci --prefix scripts/browser --no-audit --no-fund --loglevel=error
 fi
-echo "browser test ready: $(chromium --version), playwright-core $(node -p "require('./scripts/browser/node_modules/playwright-core/package.json').version")"
+echo "browser test ready: $(chromium --version 2>/dev/null), playwright-core $(node -p "require('./scripts/browser/node_modules/playwright-core/package.json').version")"

@@ -391,7 +391,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (na * nb).max(1e-12)
+    // Rounding can push a cosine of parallel vectors just past 1.
+    (dot / (na * nb).max(1e-12)).clamp(-1.0, 1.0)
 }
 
 #[utoipa::path(post, path = "/v1/encode", request_body = EncodeRequest,

@@ -37,7 +37,7 @@ pub enum Command {
         #[command(flatten)]
         data: DataDir,
         /// Only these sources (default: all). Known: all-MiniLM-L6-v2, sotu, brown, python-docs,
-        /// enwiki-sample.
+        /// enwiki-sample, gene-ontology.
         #[arg(long = "only", value_name = "NAME")]
         only: Vec<String>,
         /// List the sources and whether each is present, then exit.
@@ -122,6 +122,9 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// GraphMERT on the Gene Ontology: a knowledge graph distilled from text and a seed graph.
+    #[command(subcommand)]
+    Graphmert(crate::graphmert::GraphmertCommand),
 }
 
 #[derive(Args)]

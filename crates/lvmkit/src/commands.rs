@@ -87,6 +87,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => run(&args),
         Command::Predict(args) => crate::predict::predict(&args),
         Command::Bench(BenchCommand::Serve(args)) => crate::loadtest::run(&args),
+        Command::Graphmert(cmd) => crate::graphmert::dispatch(&cmd),
         Command::Index(args) => index(&args).map(|_| ()),
         Command::Serve(args) => crate::serve::serve(&args),
         Command::Leaderboard(args) => crate::model_commands::leaderboard(&args),

@@ -90,6 +90,17 @@ pub const SOURCES: &[Source] = &[
         target: "corpora/python-docs",
     },
     Source {
+        name: "gene-ontology",
+        what: "Gene Ontology 2022-07 as SQLite: terms, definitions, synonyms, typed edges (GraphMERT)",
+        registry: Registry::Debian,
+        package: "r-bioc-go.db",
+        version: "3.16.0-1",
+        file: "r-bioc-go.db_3.16.0-1_all.deb",
+        sha256: "6cf9c43b97212811ecb7ad0d7cde12e76f984ab7494a59c02455239a9dd3243d",
+        extract: Extract::DebDir("usr/lib/R/site-library/GO.db/extdata"),
+        target: "graphs/gene-ontology",
+    },
+    Source {
         name: "enwiki-sample",
         what: "real English Wikipedia sample (MediaWiki XML, 106 articles), from gensim's test data",
         registry: Registry::PyPi,

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod fetch;
+mod graphmert;
 mod leaderboard;
 mod loadtest;
 mod model_commands;

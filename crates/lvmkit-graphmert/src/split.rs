@@ -1,0 +1,47 @@
+//! Hold out part of the seed graph before anything is trained: whole heads' edge sets, so no
+//! held-out triple has a sibling edge of its head in the injected graph.
+
+use crate::go::{Edge, Ontology};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedSplit {
+    /// Edges that may be injected into training sequences.
+    pub seed: Vec<Edge>,
+    /// Edges never injected, used only to score extraction.
+    pub held_out: Vec<Edge>,
+    pub held_out_heads: BTreeSet<u32>,
+}
+
+/// Move heads, in a seeded order, to the held-out side until it has at least `fraction` of
+/// the edges.
+pub fn hold_out(ont: &Ontology, fraction: f64, seed: u64) -> SeedSplit {
+    let mut by_head: BTreeMap<u32, Vec<Edge>> = BTreeMap::new();
+    for e in &ont.edges {
+        by_head.entry(e.child).or_default().push(*e);
+    }
+    let mut heads: Vec<u32> = by_head.keys().copied().collect();
+    heads.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let want = (fraction * ont.edges.len() as f64).round() as usize;
+    let mut held_out_heads = BTreeSet::new();
+    let mut n = 0;
+    for h in heads {
+        if n >= want {
+            break;
+        }
+        n += by_head[&h].len();
+        held_out_heads.insert(h);
+    }
+    let (held_out, seed): (Vec<Edge>, Vec<Edge>) = ont
+        .edges
+        .iter()
+        .partition(|e| held_out_heads.contains(&e.child));
+    SeedSplit {
+        seed,
+        held_out,
+        held_out_heads,
+    }
+}

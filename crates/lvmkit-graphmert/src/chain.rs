@@ -106,8 +106,8 @@ mod tests {
                         }
                     }
                 }
-                for t in 0..n {
-                    assert_eq!(g.distance(s, t), dist[t], "R={roots} K={leaves} {s}→{t}");
+                for (t, &want) in dist.iter().enumerate() {
+                    assert_eq!(g.distance(s, t), want, "R={roots} K={leaves} {s}→{t}");
                 }
             }
         }

@@ -6,11 +6,17 @@
 //! - [`split`]: hold out whole heads' edge sets before training, to score extraction honestly.
 //! - [`chain`]: the leafy chain graph layout and its closed-form shortest paths.
 //! - [`inject`]: sequences, head matching in the roots, and the seed-triple injection rule.
+//! - [`model`]: the encoder (H-GAT, decayed attention without positions) and its heads.
+//! - [`masking`]: whole-word root spans (MLM + SBO), whole tails (MNM), 80/10/10.
+//! - [`train`]: L = MLM + SBO + μ·MNM with AdamW, warm-up and cosine decay.
 
 pub mod chain;
 pub mod go;
 pub mod inject;
+pub mod masking;
+pub mod model;
 pub mod split;
+pub mod train;
 
 pub use chain::ChainLayout;
 pub use go::{Edge, Namespace, Ontology, Term, RELATIONS};

@@ -1,8 +1,11 @@
 //! The GraphMERT data stage on the real Gene Ontology (fetched by `lvmkit fetch`).
 
-use lvmkit_graphmert::{ChainLayout, DataOptions, GraphData, RELATIONS};
+use lvmkit_graphmert::model::GraphmertConfig;
+use lvmkit_graphmert::train::{train, TrainSettings};
+use lvmkit_graphmert::{DataOptions, GraphData, RELATIONS};
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 fn data_dir() -> PathBuf {
     let data = std::env::var_os("LVMKIT_DATA")
@@ -16,22 +19,27 @@ fn data_dir() -> PathBuf {
     data
 }
 
+/// The GO data cut to the tiny preset's layout (32 roots × 7 leaves), built once.
+fn go() -> &'static GraphData {
+    static DATA: OnceLock<GraphData> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let data = data_dir();
+        let opts = DataOptions {
+            layout: GraphmertConfig::tiny(1, 1).layout,
+            ..Default::default()
+        };
+        GraphData::build(
+            &data.join("graphs/gene-ontology/GO.sqlite"),
+            &data.join("encoders/all-MiniLM-L6-v2"),
+            &opts,
+        )
+        .unwrap()
+    })
+}
+
 #[test]
 fn go_sequences_heads_and_injection_hold_out_whole_heads_and_fit_the_leaves() {
-    let data = data_dir();
-    let opts = DataOptions {
-        layout: ChainLayout {
-            roots: 48,
-            leaves: 5,
-        },
-        ..Default::default()
-    };
-    let d = GraphData::build(
-        &data.join("graphs/gene-ontology/GO.sqlite"),
-        &data.join("encoders/all-MiniLM-L6-v2"),
-        &opts,
-    )
-    .unwrap();
+    let d = go();
     let o = &d.ontology;
     // GO release 2022-07 as packaged: the numbers datasets.md records.
     assert_eq!(o.release, "2022-07-01");
@@ -88,7 +96,7 @@ fn go_sequences_heads_and_injection_hold_out_whole_heads_and_fit_the_leaves() {
     for t in &d.injected {
         assert!(seed.contains(&(t.head, t.relation, t.tail)));
         assert!(!d.split.held_out_heads.contains(&t.head));
-        assert!(!t.tail_tokens.is_empty() && t.tail_tokens.len() <= 5);
+        assert!(!t.tail_tokens.is_empty() && t.tail_tokens.len() <= 7);
         assert!(roots.insert((t.seq, t.root)), "two triples on one root");
         assert_eq!(
             d.sequences[t.seq].roots[t.root..t.root + t.head_len].len(),
@@ -102,5 +110,44 @@ fn go_sequences_heads_and_injection_hold_out_whole_heads_and_fit_the_leaves() {
             "{rel}: {:?}",
             d.report
         );
+    }
+}
+
+#[test]
+fn tiny_graphmert_learns_on_go_and_writes_its_run() {
+    let d = go();
+    let config = GraphmertConfig::tiny(d.vocab.size, RELATIONS.len());
+    let settings = TrainSettings {
+        epochs: 3,
+        batch_size: 8,
+        lr: 2e-3,
+        max_sequences: 48,
+        val_sequences: 16,
+        ..Default::default()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (_, _, history) = train(d, &config, &settings, out.path(), |_| {}).unwrap();
+    assert_eq!(history.len(), 3);
+    let (first, last) = (&history[0].train, &history[2].train);
+    assert!(
+        last.mlm_loss < first.mlm_loss,
+        "MLM loss did not fall: {first:?} → {last:?}"
+    );
+    assert!(
+        last.sbo_loss < first.sbo_loss,
+        "SBO loss did not fall: {first:?} → {last:?}"
+    );
+    // (MNM has only a handful of masked tails at this size: too noisy to compare.)
+    assert!(
+        first.mnm_loss > 0.0 && first.sbo_loss > 0.0,
+        "a loss term is missing: {first:?}"
+    );
+    // The decay offsets are trained.
+    assert!(history[2]
+        .decay_offsets
+        .iter()
+        .any(|&p| (p - 1.0).abs() > 1e-4));
+    for f in ["config.json", "history.json", "model.safetensors"] {
+        assert!(out.path().join(f).exists(), "{f} missing");
     }
 }

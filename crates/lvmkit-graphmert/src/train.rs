@@ -1,0 +1,314 @@
+//! Training: MLM (+ span boundary) on roots and MNM on leaves, L = MLM + SBO + μ·MNM with an
+//! optional linear ramp of μ; AdamW (lvmkit-train's) with warm-up then cosine decay. Writes
+//! OUTPUT/config.json, history.json and model.safetensors (atomically, after every epoch).
+
+use crate::inject::InjectedTriple;
+use crate::masking::{masked_batch, MaskingConfig};
+use crate::model::{cross_entropy, Graphmert, GraphmertConfig};
+use crate::GraphData;
+use anyhow::{bail, Result};
+use candle_core::{Device, Tensor};
+use lvmkit_models::nn::{Mode, ParamStore};
+use lvmkit_train::optim::{AdamW, AdamWConfig};
+use lvmkit_train::schedule::ScheduleConfig;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Share of steps warming up, then cosine decay to lr × min_lr_ratio.
+    pub warmup: f64,
+    pub min_lr_ratio: f64,
+    pub clip: f64,
+    /// Weight of the MNM loss.
+    pub mu: f64,
+    /// μ ramps linearly from 0 over this many steps (0: constant).
+    pub mu_ramp_steps: u64,
+    /// Sequences kept aside to report validation loss and accuracy.
+    pub val_sequences: usize,
+    /// Use at most this many training sequences (0: all), a seeded sample.
+    pub max_sequences: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            batch_size: 16,
+            lr: 4e-4,
+            weight_decay: 0.01,
+            warmup: 0.05,
+            min_lr_ratio: 0.025,
+            clip: 1.0,
+            mu: 1.0,
+            mu_ramp_steps: 0,
+            val_sequences: 256,
+            max_sequences: 0,
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    pub loss: f64,
+    pub mlm_loss: f64,
+    pub sbo_loss: f64,
+    pub mnm_loss: f64,
+    pub mlm_accuracy: f64,
+    pub mnm_accuracy: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train: Metrics,
+    pub val: Metrics,
+    pub lr: f64,
+    pub mu: f64,
+    pub seconds: f64,
+    pub sequences_per_second: f64,
+    /// p_h per head after the epoch.
+    pub decay_offsets: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Sums {
+    mlm: (f64, usize, usize),
+    sbo: (f64, usize),
+    mnm: (f64, usize, usize),
+    total: (f64, usize),
+}
+
+impl Sums {
+    fn metrics(&self) -> Metrics {
+        let div = |a: f64, n: usize| if n == 0 { 0.0 } else { a / n as f64 };
+        Metrics {
+            loss: div(self.total.0, self.total.1),
+            mlm_loss: div(self.mlm.0, self.total.1),
+            sbo_loss: div(self.sbo.0, self.total.1),
+            mnm_loss: div(self.mnm.0, self.total.1),
+            mlm_accuracy: div(self.mlm.1 as f64, self.mlm.2),
+            mnm_accuracy: div(self.mnm.1 as f64, self.mnm.2),
+        }
+    }
+}
+
+/// How one batch is run.
+struct Pass<'a> {
+    masking: &'a MaskingConfig,
+    /// Weight of the MNM term.
+    mu: f64,
+    /// Dropout on (training) or off (validation).
+    train: bool,
+}
+
+/// One batch's total loss (`None` when it has no target at all); the terms go into `sums`.
+fn batch_loss(
+    model: &Graphmert,
+    data: &GraphData,
+    batch: &[(usize, Vec<&InjectedTriple>)],
+    pass: &Pass,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    sums: &mut Sums,
+) -> Result<Option<Tensor>> {
+    let (masking, mu, train) = (pass.masking, pass.mu, pass.train);
+    let seqs: Vec<_> = batch
+        .iter()
+        .map(|(s, t)| (&data.sequences[*s], t.clone()))
+        .collect();
+    let (graphs, targets) = masked_batch(&seqs, &model.config.layout, &data.vocab, masking, rng);
+    let mut dropout_rng = rand_chacha::ChaCha8Rng::seed_from_u64(rand::Rng::gen(rng));
+    let mut mode = if train {
+        Mode::Train(&mut dropout_rng)
+    } else {
+        Mode::Eval
+    };
+    let hidden = model.encode(&graphs, &mut mode)?;
+    let mut loss: Option<Tensor> = None;
+    let mut add = |t: Tensor| -> Result<()> {
+        loss = Some(match loss.take() {
+            Some(l) => (l + t)?,
+            None => t,
+        });
+        Ok(())
+    };
+    let scalar = |t: &Tensor| -> Result<f64> { Ok(t.to_scalar::<f32>()? as f64) };
+    let mut total = 0.0;
+    if !targets.roots.is_empty() {
+        let (pos, tok): (Vec<u32>, Vec<u32>) = targets.roots.iter().copied().unzip();
+        let (l, hits) = cross_entropy(&model.token_logits(&hidden, &pos)?, &tok)?;
+        let v = scalar(&l)?;
+        sums.mlm.0 += v;
+        sums.mlm.1 += hits;
+        sums.mlm.2 += tok.len();
+        total += v;
+        add(l)?;
+    }
+    if !targets.sbo.is_empty() {
+        let spans: Vec<(u32, u32, u32)> = targets.sbo.iter().map(|s| (s.0, s.1, s.2)).collect();
+        let tok: Vec<u32> = targets.sbo.iter().map(|s| s.3).collect();
+        let (l, _) = cross_entropy(&model.sbo_logits(&hidden, &spans)?, &tok)?;
+        let v = scalar(&l)?;
+        sums.sbo.0 += v;
+        sums.sbo.1 += tok.len();
+        total += v;
+        add(l)?;
+    }
+    if !targets.leaves.is_empty() {
+        let (pos, tok): (Vec<u32>, Vec<u32>) = targets.leaves.iter().copied().unzip();
+        let (l, hits) = cross_entropy(&model.token_logits(&hidden, &pos)?, &tok)?;
+        let v = scalar(&l)?;
+        sums.mnm.0 += v;
+        sums.mnm.1 += hits;
+        sums.mnm.2 += tok.len();
+        total += mu * v;
+        add((l * mu)?)?;
+    }
+    sums.total.0 += total;
+    sums.total.1 += 1;
+    Ok(loss)
+}
+
+fn save_params(ps: &ParamStore, path: &Path) -> Result<()> {
+    let tensors: HashMap<String, Tensor> = ps
+        .vars()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    candle_core::safetensors::save(&tensors, tmp.path())?;
+    tmp.persist(path)?;
+    Ok(())
+}
+
+/// Train a fresh model on `data`; `report` sees each epoch as it ends.
+pub fn train(
+    data: &GraphData,
+    config: &GraphmertConfig,
+    s: &TrainSettings,
+    output: &Path,
+    mut report: impl FnMut(&EpochRecord),
+) -> Result<(Graphmert, ParamStore, Vec<EpochRecord>)> {
+    if config.layout != data.layout {
+        bail!(
+            "the model's chain layout {:?} differs from the data's {:?}",
+            config.layout,
+            data.layout
+        );
+    }
+    if s.batch_size == 0 || s.epochs == 0 {
+        bail!("batch size and epochs must be positive");
+    }
+    let mut by_seq: HashMap<usize, Vec<&InjectedTriple>> = HashMap::new();
+    for t in &data.injected {
+        by_seq.entry(t.seq).or_default().push(t);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
+    let mut order: Vec<usize> = (0..data.sequences.len()).collect();
+    order.shuffle(&mut rng);
+    let n_val = s.val_sequences.min(order.len() / 10);
+    let val: Vec<usize> = order[..n_val].to_vec();
+    let mut train_ids: Vec<usize> = order[n_val..].to_vec();
+    if s.max_sequences > 0 {
+        train_ids.truncate(s.max_sequences);
+    }
+    if train_ids.is_empty() {
+        bail!("no training sequences");
+    }
+    let item = |i: usize| (i, by_seq.get(&i).cloned().unwrap_or_default());
+
+    let mut ps = ParamStore::new(s.seed, &Device::Cpu);
+    let model = Graphmert::new(&mut ps, config)?;
+    let mut opt = AdamW::new(
+        ps.vars(),
+        AdamWConfig {
+            lr: s.lr,
+            weight_decay: s.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let schedule = ScheduleConfig {
+        warmup: s.warmup,
+        min_lr_ratio: s.min_lr_ratio,
+        ..Default::default()
+    };
+    let steps_per_epoch = train_ids.len().div_ceil(s.batch_size) as u64;
+    let total_steps = steps_per_epoch * s.epochs as u64;
+    let masking = MaskingConfig::default();
+    std::fs::create_dir_all(output)?;
+    lvmkit_io::write_json_atomic(
+        &output.join("config.json"),
+        &serde_json::json!({"format": "lvmkit-graphmert-1", "model": config, "train": s}),
+    )?;
+    let mut history = Vec::new();
+    let mut step = 0u64;
+    for epoch in 1..=s.epochs {
+        let started = Instant::now();
+        train_ids.shuffle(&mut rng);
+        let mut sums = Sums::default();
+        let (mut lr, mut mu) = (0.0, s.mu);
+        for chunk in train_ids.chunks(s.batch_size) {
+            let batch: Vec<_> = chunk.iter().map(|&i| item(i)).collect();
+            lr = schedule.lr(s.lr, step, total_steps, 1.0);
+            mu = if s.mu_ramp_steps > 0 {
+                s.mu * ((step + 1) as f64 / s.mu_ramp_steps as f64).min(1.0)
+            } else {
+                s.mu
+            };
+            let pass = Pass {
+                masking: &masking,
+                mu,
+                train: true,
+            };
+            if let Some(loss) = batch_loss(&model, data, &batch, &pass, &mut rng, &mut sums)? {
+                let v = loss.to_scalar::<f32>()?;
+                if !v.is_finite() {
+                    bail!("loss became {v} at step {step}; nothing saved from this epoch");
+                }
+                let grads = loss.backward()?;
+                opt.step(&grads, lr, s.clip)?;
+            }
+            step += 1;
+        }
+        let train_metrics = sums.metrics();
+        // Validation: a fixed masking seed, so epochs compare on the same targets.
+        let mut val_rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed ^ 0x5eed);
+        let mut vs = Sums::default();
+        for chunk in val.chunks(s.batch_size) {
+            let batch: Vec<_> = chunk.iter().map(|&i| item(i)).collect();
+            let pass = Pass {
+                masking: &masking,
+                mu: s.mu,
+                train: false,
+            };
+            batch_loss(&model, data, &batch, &pass, &mut val_rng, &mut vs)?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let rec = EpochRecord {
+            epoch,
+            train: train_metrics,
+            val: vs.metrics(),
+            lr,
+            mu,
+            seconds,
+            sequences_per_second: train_ids.len() as f64 / seconds,
+            decay_offsets: model.decay_offsets()?,
+        };
+        report(&rec);
+        history.push(rec);
+        save_params(&ps, &output.join("model.safetensors"))?;
+        lvmkit_io::write_json_atomic(&output.join("history.json"), &history)?;
+    }
+    Ok((model, ps, history))
+}

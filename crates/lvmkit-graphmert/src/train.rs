@@ -6,7 +6,7 @@ use crate::inject::InjectedTriple;
 use crate::masking::{masked_batch, MaskingConfig};
 use crate::model::{cross_entropy, Graphmert, GraphmertConfig};
 use crate::GraphData;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use lvmkit_models::nn::{Mode, ParamStore};
 use lvmkit_train::optim::{AdamW, AdamWConfig};
@@ -179,26 +179,42 @@ fn batch_loss(
     Ok(loss)
 }
 
-fn save_params(ps: &ParamStore, path: &Path) -> Result<()> {
-    let tensors: HashMap<String, Tensor> = ps
-        .vars()
-        .iter()
-        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-        .collect();
+/// Write named tensors atomically (a temporary file beside `path`, then a rename).
+fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir)?;
-    candle_core::safetensors::save(&tensors, tmp.path())?;
+    candle_core::safetensors::save(tensors, tmp.path())?;
     tmp.persist(path)?;
     Ok(())
 }
 
-/// Train a fresh model on `data`; `report` sees each epoch as it ends.
+fn params(ps: &ParamStore) -> HashMap<String, Tensor> {
+    ps.vars()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect()
+}
+
+const EPOCH_KEY: &str = "__trainer.epoch";
+const STEP_KEY: &str = "__trainer.step";
+
+/// The seeded generator of one epoch's order, masking and dropout: a resumed run draws exactly
+/// what an uninterrupted one would.
+fn epoch_rng(seed: u64, epoch: usize) -> rand_chacha::ChaCha8Rng {
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64)
+}
+
+/// Train on `data`; `report` sees each epoch as it ends, and returning false stops the run
+/// there (as an interruption would: `resume` continues it). With `resume`, continue the run in
+/// `output` from its last finished epoch (its config must be this one): the result is the
+/// same, bit for bit, as an uninterrupted run.
 pub fn train(
     data: &GraphData,
     config: &GraphmertConfig,
     s: &TrainSettings,
     output: &Path,
-    mut report: impl FnMut(&EpochRecord),
+    resume: bool,
+    mut report: impl FnMut(&EpochRecord) -> bool,
 ) -> Result<(Graphmert, ParamStore, Vec<EpochRecord>)> {
     if config.layout != data.layout {
         bail!(
@@ -228,6 +244,8 @@ pub fn train(
     }
     let item = |i: usize| (i, by_seq.get(&i).cloned().unwrap_or_default());
 
+    let run_config =
+        serde_json::json!({"format": "lvmkit-graphmert-1", "model": config, "train": s});
     let mut ps = ParamStore::new(s.seed, &Device::Cpu);
     let model = Graphmert::new(&mut ps, config)?;
     let mut opt = AdamW::new(
@@ -247,14 +265,59 @@ pub fn train(
     let total_steps = steps_per_epoch * s.epochs as u64;
     let masking = MaskingConfig::default();
     std::fs::create_dir_all(output)?;
-    lvmkit_io::write_json_atomic(
-        &output.join("config.json"),
-        &serde_json::json!({"format": "lvmkit-graphmert-1", "model": config, "train": s}),
-    )?;
-    let mut history = Vec::new();
+    let mut history: Vec<EpochRecord> = Vec::new();
     let mut step = 0u64;
-    for epoch in 1..=s.epochs {
+    let mut first_epoch = 1;
+    let last_path = output.join("last.safetensors");
+    if resume {
+        let cpath = output.join("config.json");
+        let saved: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&cpath)
+                .with_context(|| format!("cannot resume: {} is missing", cpath.display()))?,
+        )
+        .with_context(|| format!("{} is damaged", cpath.display()))?;
+        if saved != run_config {
+            bail!(
+                "cannot resume {}: it was started with another configuration\n  saved: {saved}\n  now:   {run_config}",
+                output.display()
+            );
+        }
+        let state = candle_core::safetensors::load(&last_path, &Device::Cpu)
+            .with_context(|| format!("cannot resume: cannot read {}", last_path.display()))?;
+        for (name, var) in ps.vars() {
+            let t = state
+                .get(name)
+                .with_context(|| format!("{} lacks parameter {name}", last_path.display()))?;
+            var.set(t)?;
+        }
+        let scalar = |k: &str| -> Result<u64> {
+            Ok(state
+                .get(k)
+                .with_context(|| format!("{} lacks {k}", last_path.display()))?
+                .to_scalar::<f64>()? as u64)
+        };
+        let done = scalar(EPOCH_KEY)? as usize;
+        step = scalar(STEP_KEY)?;
+        opt.load_state(&state, step)?;
+        let hpath = output.join("history.json");
+        history = serde_json::from_str(&std::fs::read_to_string(&hpath)?)
+            .with_context(|| format!("{} is damaged", hpath.display()))?;
+        history.truncate(done);
+        first_epoch = done + 1;
+    } else {
+        if last_path.exists() {
+            bail!(
+                "{} already holds a GraphMERT run: resume it or choose another --output",
+                output.display()
+            );
+        }
+        lvmkit_io::write_json_atomic(&output.join("config.json"), &run_config)?;
+    }
+    let base_order = train_ids.clone();
+    for epoch in first_epoch..=s.epochs {
+        let mut rng = epoch_rng(s.seed, epoch);
         let started = Instant::now();
+        train_ids.clone_from(&base_order);
         train_ids.shuffle(&mut rng);
         let mut sums = Sums::default();
         let (mut lr, mut mu) = (0.0, s.mu);
@@ -305,10 +368,21 @@ pub fn train(
             sequences_per_second: train_ids.len() as f64 / seconds,
             decay_offsets: model.decay_offsets()?,
         };
-        report(&rec);
+        let go_on = report(&rec);
         history.push(rec);
-        save_params(&ps, &output.join("model.safetensors"))?;
+        let weights = params(&ps);
+        save_tensors(&weights, &output.join("model.safetensors"))?;
+        let mut last = weights;
+        last.extend(opt.state()?);
+        last.insert(EPOCH_KEY.into(), Tensor::new(epoch as f64, &Device::Cpu)?);
+        last.insert(STEP_KEY.into(), Tensor::new(step as f64, &Device::Cpu)?);
+        // History first: a crash between the two leaves a history one epoch ahead, which
+        // resume truncates to the epoch in last.safetensors.
         lvmkit_io::write_json_atomic(&output.join("history.json"), &history)?;
+        save_tensors(&last, &last_path)?;
+        if !go_on {
+            break;
+        }
     }
     Ok((model, ps, history))
 }

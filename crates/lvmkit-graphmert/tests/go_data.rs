@@ -126,7 +126,7 @@ fn tiny_graphmert_learns_on_go_and_writes_its_run() {
         ..Default::default()
     };
     let out = tempfile::tempdir().unwrap();
-    let (_, _, history) = train(d, &config, &settings, out.path(), |_| {}).unwrap();
+    let (_, _, history) = train(d, &config, &settings, out.path(), false, |_| true).unwrap();
     assert_eq!(history.len(), 3);
     let (first, last) = (&history[0].train, &history[2].train);
     assert!(
@@ -150,4 +150,42 @@ fn tiny_graphmert_learns_on_go_and_writes_its_run() {
     for f in ["config.json", "history.json", "model.safetensors"] {
         assert!(out.path().join(f).exists(), "{f} missing");
     }
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_weights() {
+    let d = go();
+    let config = GraphmertConfig::tiny(d.vocab.size, RELATIONS.len());
+    let settings = TrainSettings {
+        epochs: 2,
+        batch_size: 8,
+        max_sequences: 24,
+        val_sequences: 8,
+        ..Default::default()
+    };
+    let whole = tempfile::tempdir().unwrap();
+    train(d, &config, &settings, whole.path(), false, |_| true).unwrap();
+    let cut = tempfile::tempdir().unwrap();
+    // Stop after epoch 1, then resume.
+    train(d, &config, &settings, cut.path(), false, |r| r.epoch < 1).unwrap();
+    let (_, _, history) = train(d, &config, &settings, cut.path(), true, |_| true).unwrap();
+    assert_eq!(history.len(), 2);
+    let read = |p: &std::path::Path| std::fs::read(p.join("model.safetensors")).unwrap();
+    assert!(
+        read(whole.path()) == read(cut.path()),
+        "resumed weights differ"
+    );
+    // A fresh run into a used folder, or a resume with other settings, is refused.
+    let err = train(d, &config, &settings, cut.path(), false, |_| true)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("already holds"), "{err}");
+    let other = TrainSettings {
+        lr: 1e-3,
+        ..settings
+    };
+    let err = train(d, &config, &other, cut.path(), true, |_| true)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("another configuration"), "{err}");
 }

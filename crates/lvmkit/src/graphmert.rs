@@ -68,6 +68,9 @@ pub struct GraphDataArgs {
     pub min_per_relation: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Continue the run in --output from its last finished epoch (same settings).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
@@ -191,21 +194,23 @@ fn train(args: &GraphTrainArgs) -> Result<()> {
     );
     println!("| epoch | loss | MLM | SBO | MNM | MLM acc | MNM acc | val MLM acc | val MNM acc | seq/s |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let (_, ps, _) = lvmkit_graphmert::train::train(&d, &config, &settings, &args.output, |r| {
-        println!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} |",
-            r.epoch,
-            r.train.loss,
-            r.train.mlm_loss,
-            r.train.sbo_loss,
-            r.train.mnm_loss,
-            r.train.mlm_accuracy,
-            r.train.mnm_accuracy,
-            r.val.mlm_accuracy,
-            r.val.mnm_accuracy,
-            r.sequences_per_second
-        );
-    })?;
+    let (_, ps, _) =
+        lvmkit_graphmert::train::train(&d, &config, &settings, &args.output, args.resume, |r| {
+            println!(
+                "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} |",
+                r.epoch,
+                r.train.loss,
+                r.train.mlm_loss,
+                r.train.sbo_loss,
+                r.train.mnm_loss,
+                r.train.mlm_accuracy,
+                r.train.mnm_accuracy,
+                r.val.mlm_accuracy,
+                r.val.mnm_accuracy,
+                r.sequences_per_second
+            );
+            true
+        })?;
     println!(
         "{} parameters; wrote {}",
         ps.num_params(),

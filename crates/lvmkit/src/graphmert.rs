@@ -45,6 +45,9 @@ pub struct GraphTrainArgs {
     pub max_sequences: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Continue the run in --output from its last finished epoch (same settings).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Args)]
@@ -68,9 +71,6 @@ pub struct GraphDataArgs {
     pub min_per_relation: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Continue the run in --output from its last finished epoch (same settings).
-    #[arg(long)]
-    pub resume: bool,
 }
 
 pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {

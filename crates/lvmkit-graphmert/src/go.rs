@@ -192,6 +192,21 @@ impl Ontology {
         })
     }
 
+    /// An ontology from terms and edges already in memory (tests, other ontologies).
+    pub fn from_parts(terms: Vec<Term>, edges: Vec<Edge>) -> Self {
+        let by_go_id = terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.go_id.clone(), i as u32))
+            .collect();
+        Self {
+            terms,
+            edges,
+            release: "in memory".into(),
+            by_go_id,
+        }
+    }
+
     pub fn term(&self, go_id: &str) -> Option<u32> {
         self.by_go_id.get(go_id).copied()
     }

@@ -9,6 +9,7 @@
 //! - [`model`]: the encoder (H-GAT, decayed attention without positions) and its heads.
 //! - [`masking`]: whole-word root spans (MLM + SBO), whole tails (MNM), 80/10/10.
 //! - [`train`]: L = MLM + SBO + μ·MNM with AdamW, warm-up and cosine decay.
+//! - [`validity`]: ValidityScore by GO's own rules (namespaces, self-loops, is_a cycles).
 
 pub mod chain;
 pub mod go;
@@ -17,6 +18,7 @@ pub mod masking;
 pub mod model;
 pub mod split;
 pub mod train;
+pub mod validity;
 
 pub use chain::ChainLayout;
 pub use go::{Edge, Namespace, Ontology, Term, RELATIONS};

@@ -189,3 +189,32 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
         .unwrap();
     assert!(err.to_string().contains("another configuration"), "{err}");
 }
+
+#[test]
+fn the_held_out_edges_are_valid_by_the_ontologys_own_rules_and_corruptions_are_not() {
+    use lvmkit_graphmert::validity::{ValidityRules, Verdict};
+    let d = go();
+    let mut rules = ValidityRules::new(&d.ontology, &d.split.seed);
+    let valid = d
+        .split
+        .held_out
+        .iter()
+        .filter(|e| rules.judge(e.child, e.relation, e.parent) == Verdict::Valid)
+        .count();
+    let share = valid as f64 / d.split.held_out.len() as f64;
+    assert!(
+        share > 0.99,
+        "only {share:.4} of real GO edges pass the rules"
+    );
+    // Reversed is_a edges close cycles; the rules catch them.
+    let mut rules = ValidityRules::new(&d.ontology, &d.split.seed);
+    let reversed = d
+        .split
+        .seed
+        .iter()
+        .filter(|e| e.relation == 0)
+        .take(500)
+        .filter(|e| rules.judge(e.parent, 0, e.child) == Verdict::Cycle)
+        .count();
+    assert_eq!(reversed, 500);
+}

@@ -9,6 +9,7 @@
 //! - [`model`]: the encoder (H-GAT, decayed attention without positions) and its heads.
 //! - [`masking`]: whole-word root spans (MLM + SBO), whole tails (MNM), 80/10/10.
 //! - [`train`]: L = MLM + SBO + μ·MNM with AdamW, warm-up and cosine decay.
+//! - [`score`]: precision, recall, Hits@k against the held-out edges; the text-only baseline.
 //! - [`validity`]: ValidityScore by GO's own rules (namespaces, self-loops, is_a cycles).
 
 pub mod chain;
@@ -16,6 +17,7 @@ pub mod go;
 pub mod inject;
 pub mod masking;
 pub mod model;
+pub mod score;
 pub mod split;
 pub mod train;
 pub mod validity;

@@ -218,3 +218,20 @@ fn the_held_out_edges_are_valid_by_the_ontologys_own_rules_and_corruptions_are_n
         .count();
     assert_eq!(reversed, 500);
 }
+
+#[test]
+fn the_text_only_baseline_is_scored_on_the_held_out_edges() {
+    use lvmkit_graphmert::score::{score, text_only};
+    let d = go();
+    let predicted = text_only(&d.ontology, &d.split.seed, &d.occurrences);
+    let s = score(&predicted, &d.split);
+    assert!(s.triples > 1000, "{s:?}");
+    // Definitions do name parents now and then: some recall, far from all.
+    assert!(s.recall > 0.0 && s.recall < 0.5, "{s:?}");
+    assert!(s.precision > 0.0 && s.precision <= 1.0, "{s:?}");
+    assert!(
+        s.hits_at_1 <= s.hits_at_10 && s.hits_at_10 <= s.recall + 1e-12,
+        "{s:?}"
+    );
+    eprintln!("text-only baseline on the held-out GO edges: {s:?}");
+}

@@ -116,27 +116,21 @@ fn hgat_fuses_injected_tails_and_eval_is_deterministic() {
     let a = model.encode(&with, &mut Mode::Eval).unwrap();
     let b = model.encode(&without, &mut Mode::Eval).unwrap();
     // Hidden states differ (the fused leaves spread through attention)…
-    let diff: f32 = (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar()
-        .unwrap();
-    assert!(diff > 1e-4, "H-GAT had no effect");
+    assert!(abs_diff(&a, &b) > 1e-4, "H-GAT had no effect");
     // …and the output is deterministic in eval mode.
     let again = model.encode(&with, &mut Mode::Eval).unwrap();
-    let a = model.encode(&with, &mut Mode::Eval).unwrap();
-    let same: f32 = (a - again)
+    assert_eq!(abs_diff(&a, &again), 0.0);
+}
+
+fn abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
         .unwrap()
         .abs()
         .unwrap()
         .sum_all()
         .unwrap()
         .to_scalar()
-        .unwrap();
-    assert_eq!(same, 0.0);
+        .unwrap()
 }
 
 #[test]

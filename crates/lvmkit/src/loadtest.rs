@@ -96,12 +96,9 @@ struct Report {
     url: String,
     clients: usize,
     seconds: f64,
-    requests: usize,
-    errors: usize,
-    requests_per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
+    /// Every request together (its `endpoint` is "all").
+    #[serde(flatten)]
+    total: KindReport,
     endpoints: Vec<KindReport>,
     first_errors: Vec<String>,
 }
@@ -290,19 +287,18 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         url: base.clone(),
         clients: args.clients,
         seconds: elapsed,
-        requests: total.requests,
-        errors: total.errors,
-        requests_per_second: total.requests_per_second,
-        p50_ms: total.p50_ms,
-        p99_ms: total.p99_ms,
-        max_ms: total.max_ms,
+        total,
         endpoints,
         first_errors: all.iter().filter_map(|r| r.2.clone()).take(5).collect(),
     };
 
     println!("| endpoint | requests | errors | req/s | p50 ms | p99 ms | max ms |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for e in report.endpoints.iter().chain(std::iter::once(&total)) {
+    for e in report
+        .endpoints
+        .iter()
+        .chain(std::iter::once(&report.total))
+    {
         println!(
             "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
             e.endpoint, e.requests, e.errors, e.requests_per_second, e.p50_ms, e.p99_ms, e.max_ms
@@ -311,11 +307,15 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     if let Some(path) = &args.json {
         lvmkit_io::write_json_atomic(path, &report)?;
     }
-    if report.errors > 0 {
+    if report.total.errors > 0 {
         for e in &report.first_errors {
             eprintln!("error: {e}");
         }
-        bail!("{} of {} requests failed", report.errors, report.requests);
+        bail!(
+            "{} of {} requests failed",
+            report.total.errors,
+            report.total.requests
+        );
     }
     Ok(())
 }

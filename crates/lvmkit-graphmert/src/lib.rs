@@ -10,6 +10,7 @@
 //! - [`masking`]: whole-word root spans (MLM + SBO), whole tails (MNM), 80/10/10.
 //! - [`train`]: L = MLM + SBO + μ·MNM with AdamW, warm-up and cosine decay.
 //! - [`score`]: precision, recall, Hits@k against the held-out edges; the text-only baseline.
+//! - [`transe`]: the graph-only baseline, TransE on the seed edges.
 //! - [`validity`]: ValidityScore by GO's own rules (namespaces, self-loops, is_a cycles).
 
 pub mod chain;
@@ -20,6 +21,7 @@ pub mod model;
 pub mod score;
 pub mod split;
 pub mod train;
+pub mod transe;
 pub mod validity;
 
 pub use chain::ChainLayout;

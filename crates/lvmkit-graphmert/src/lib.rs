@@ -9,11 +9,13 @@
 //! - [`model`]: the encoder (H-GAT, decayed attention without positions) and its heads.
 //! - [`masking`]: whole-word root spans (MLM + SBO), whole tails (MNM), 80/10/10.
 //! - [`train`]: L = MLM + SBO + μ·MNM with AdamW, warm-up and cosine decay.
+//! - [`extract`]: top-k tokens at a masked leaf, tails formed from GO term names.
 //! - [`score`]: precision, recall, Hits@k against the held-out edges; the text-only baseline.
 //! - [`transe`]: the graph-only baseline, TransE on the seed edges.
 //! - [`validity`]: ValidityScore by GO's own rules (namespaces, self-loops, is_a cycles).
 
 pub mod chain;
+pub mod extract;
 pub mod go;
 pub mod inject;
 pub mod masking;

@@ -386,3 +386,44 @@ pub fn train(
     }
     Ok((model, ps, history))
 }
+
+/// A trained run: its model (weights from model.safetensors) and the settings it was trained
+/// with.
+pub fn load_run(output: &Path) -> Result<(Graphmert, TrainSettings)> {
+    let cpath = output.join("config.json");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cpath).with_context(|| {
+            format!(
+                "{} is not a GraphMERT run (no config.json)",
+                output.display()
+            )
+        })?)
+        .with_context(|| format!("{} is damaged", cpath.display()))?;
+    if saved["format"] != "lvmkit-graphmert-1" {
+        bail!("{}: not a GraphMERT run config", cpath.display());
+    }
+    let config: GraphmertConfig = serde_json::from_value(saved["model"].clone())
+        .with_context(|| format!("{}: bad model config", cpath.display()))?;
+    let settings: TrainSettings = serde_json::from_value(saved["train"].clone())
+        .with_context(|| format!("{}: bad train settings", cpath.display()))?;
+    let mut ps = ParamStore::new(settings.seed, &Device::Cpu);
+    let model = Graphmert::new(&mut ps, &config)?;
+    let wpath = output.join("model.safetensors");
+    let weights = candle_core::safetensors::load(&wpath, &Device::Cpu)
+        .with_context(|| format!("cannot read {}", wpath.display()))?;
+    for (name, var) in ps.vars() {
+        let t = weights
+            .get(name)
+            .with_context(|| format!("{} lacks {name}", wpath.display()))?;
+        if t.dims() != var.dims() {
+            bail!(
+                "{}: {name} has shape {:?}, the config says {:?}",
+                wpath.display(),
+                t.dims(),
+                var.dims()
+            );
+        }
+        var.set(t)?;
+    }
+    Ok((model, settings))
+}

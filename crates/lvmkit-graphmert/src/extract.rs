@@ -1,0 +1,200 @@
+//! Extraction: for a head found in a sequence and a relation allowed for it, put [MASK] in
+//! leaf 0 of the head's root (every other leaf empty), tell H-GAT the relation, and read the
+//! model's top-k tokens there. Tails are then formed from GO's own term names (no language
+//! model is available offline): a name qualifies only if every one of its WordPiece tokens is
+//! among the top k, and names are ranked by the mean log-probability of their tokens. A
+//! similarity filter (the sentence encoder, "head relation tail" against the sequence) drops
+//! triples the text does not support. Every triple keeps its provenance.
+
+use crate::go::{Namespace, Relation, RELATIONS};
+use crate::inject::HeadOccurrence;
+use crate::model::{GraphBatch, Graphmert, TripleSlot};
+use crate::score::Scored;
+use crate::GraphData;
+use anyhow::Result;
+use lvmkit_models::nn::Mode;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ExtractOptions {
+    /// Tokens read at the masked leaf (the paper: 20).
+    pub top_k: usize,
+    /// Tails kept per (sequence, head, relation).
+    pub tails: usize,
+    /// Queries per forward pass.
+    pub batch: usize,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        Self {
+            top_k: 20,
+            tails: 3,
+            batch: 32,
+        }
+    }
+}
+
+/// One extracted triple and where it came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Extracted {
+    pub seq: usize,
+    pub text: String,
+    pub head: u32,
+    pub head_name: String,
+    pub relation: String,
+    pub tail: u32,
+    pub tail_name: String,
+    /// Mean log-probability of the tail's tokens at the masked leaf.
+    pub score: f64,
+    /// The top-k tokens and their probabilities.
+    pub tokens: Vec<(String, f32)>,
+    /// Cosine between "head relation tail" and the sequence (filled by the similarity filter).
+    pub similarity: Option<f32>,
+}
+
+impl Extracted {
+    pub fn scored(&self, relation: Relation) -> Scored {
+        Scored {
+            head: self.head,
+            relation,
+            tail: self.tail,
+            score: self.score,
+            seq: self.seq,
+        }
+    }
+}
+
+/// Top-k extraction for the given head occurrences.
+pub fn extract(
+    model: &Graphmert,
+    data: &GraphData,
+    occurrences: &[HeadOccurrence],
+    opts: &ExtractOptions,
+) -> Result<Vec<(Relation, Extracted)>> {
+    let ont = &data.ontology;
+    let layout = model.config.layout;
+    let n = layout.nodes();
+    let ns = |t: u32| ont.terms[t as usize].namespace;
+    // Which relations a head's namespace may have, and into which namespaces: the seed graph's.
+    let mut allowed: HashMap<(Namespace, Relation), BTreeSet<Namespace>> = HashMap::new();
+    for e in &data.split.seed {
+        allowed
+            .entry((ns(e.child), e.relation))
+            .or_default()
+            .insert(ns(e.parent));
+    }
+    // Term names by their tokens, for the constrained tail search.
+    let names: Vec<Vec<u32>> = ont
+        .terms
+        .iter()
+        .map(|t| data.vocab.tokens(&t.name))
+        .collect::<Result<_>>()?;
+    let mut by_token: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (t, toks) in names.iter().enumerate() {
+        if !toks.is_empty() && toks.len() <= layout.leaves {
+            by_token.entry(toks[0]).or_default().push(t as u32);
+        }
+    }
+    let mut queries: Vec<(&HeadOccurrence, Relation)> = Vec::new();
+    for o in occurrences {
+        for r in 0..RELATIONS.len() as Relation {
+            if allowed.contains_key(&(ns(o.term), r)) {
+                queries.push((o, r));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for chunk in queries.chunks(opts.batch.max(1)) {
+        let mut tokens = Vec::with_capacity(chunk.len() * n);
+        let mut attend = Vec::with_capacity(chunk.len() * n);
+        let mut triples = Vec::new();
+        let mut positions = Vec::new();
+        for (b, (o, r)) in chunk.iter().enumerate() {
+            let seq = &data.sequences[o.seq];
+            let mut tok = vec![data.vocab.pad; n];
+            let mut att = vec![0f32; n];
+            for i in 0..layout.roots {
+                tok[i] = seq.roots[i];
+                att[i] = (i < seq.len) as u8 as f32;
+            }
+            let leaf = layout.leaf(o.root, 0);
+            tok[leaf] = data.vocab.mask;
+            att[leaf] = 1.0;
+            tokens.extend(tok);
+            attend.extend(att);
+            triples.push(TripleSlot {
+                b,
+                root: o.root,
+                head_len: o.len.min(model.config.max_head_len),
+                relation: *r as usize,
+            });
+            positions.push((b * n + leaf) as u32);
+        }
+        let batch = GraphBatch {
+            batch: chunk.len(),
+            tokens,
+            attend,
+            triples,
+        };
+        let hidden = model.encode(&batch, &mut Mode::Eval)?;
+        let probs = lvmkit_models::ops::softmax_last(&model.token_logits(&hidden, &positions)?)?;
+        let probs: Vec<Vec<f32>> = probs.to_vec2()?;
+        for ((o, r), p) in chunk.iter().zip(probs) {
+            let mut top: Vec<(u32, f32)> = p
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !data.vocab.special[*i])
+                .map(|(i, &v)| (i as u32, v))
+                .collect();
+            let k = opts.top_k.min(top.len());
+            top.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+            top.truncate(k);
+            top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let in_top: HashMap<u32, f32> = top.iter().copied().collect();
+            let tail_ns = &allowed[&(ns(o.term), *r)];
+            let mut cands: Vec<(f64, u32)> = Vec::new();
+            let mut seen = HashSet::new();
+            for &(t0, _) in &top {
+                for &term in by_token.get(&t0).into_iter().flatten() {
+                    if term == o.term || !tail_ns.contains(&ns(term)) || !seen.insert(term) {
+                        continue;
+                    }
+                    let toks = &names[term as usize];
+                    if toks.iter().all(|t| in_top.contains_key(t)) {
+                        let lp = toks
+                            .iter()
+                            .map(|t| (in_top[t].max(1e-12) as f64).ln())
+                            .sum::<f64>()
+                            / toks.len() as f64;
+                        cands.push((lp, term));
+                    }
+                }
+            }
+            cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let seq = &data.sequences[o.seq];
+            for &(score, tail) in cands.iter().take(opts.tails) {
+                out.push((
+                    *r,
+                    Extracted {
+                        seq: o.seq,
+                        text: seq.text.clone(),
+                        head: o.term,
+                        head_name: ont.terms[o.term as usize].name.clone(),
+                        relation: RELATIONS[*r as usize].to_string(),
+                        tail,
+                        tail_name: ont.terms[tail as usize].name.clone(),
+                        score,
+                        tokens: top
+                            .iter()
+                            .map(|(t, p)| (data.vocab.decode(&[*t]), *p))
+                            .collect(),
+                        similarity: None,
+                    },
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

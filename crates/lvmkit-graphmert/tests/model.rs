@@ -143,3 +143,43 @@ fn presets_have_the_documented_sizes() {
     // decoder (15.7M), 5 relations' W_r (1.3M): ≈ 72M; the paper's 79.7M has 28 relations.
     assert!((70_000_000..75_000_000).contains(&params), "{params}");
 }
+
+#[test]
+fn running_on_real_nodes_only_equals_running_on_all_nodes() {
+    let cfg = GraphmertConfig {
+        dropout: 0.0,
+        relation_dropout: 0.0,
+        ..config()
+    };
+    let mut ps = ParamStore::new(5, &Device::Cpu);
+    let model = Graphmert::new(&mut ps, &cfg).unwrap();
+    let mut b = batch(&cfg);
+    // Graph 1 gets fewer real roots than graph 0, so the compact batch pads it.
+    let n = cfg.layout.nodes();
+    b.attend[n + 5] = 0.0;
+    b.tokens[n + 5] = 0;
+    let fast = model.encode(&b, &mut Mode::Eval).unwrap();
+    let full = model.encode_all_nodes(&b, &mut Mode::Eval).unwrap();
+    let d = cfg.hidden;
+    let fast: Vec<f32> = fast.flatten_all().unwrap().to_vec1().unwrap();
+    let full: Vec<f32> = full.flatten_all().unwrap().to_vec1().unwrap();
+    for node in 0..2 * n {
+        let (a, c) = (
+            &fast[node * d..(node + 1) * d],
+            &full[node * d..(node + 1) * d],
+        );
+        if b.attend[node] > 0.0 {
+            let worst = a
+                .iter()
+                .zip(c)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "node {node}: differs by {worst}");
+        } else {
+            assert!(
+                a.iter().all(|&x| x == 0.0),
+                "padding node {node} is not zero"
+            );
+        }
+    }
+}

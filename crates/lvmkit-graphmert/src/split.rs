@@ -16,6 +16,22 @@ pub struct SeedSplit {
     pub held_out_heads: BTreeSet<u32>,
 }
 
+impl SeedSplit {
+    /// The same split scored on some held-out heads only: their held-out edges, the same seed.
+    pub fn restricted_to(&self, heads: &BTreeSet<u32>) -> Self {
+        Self {
+            seed: self.seed.clone(),
+            held_out: self
+                .held_out
+                .iter()
+                .filter(|e| heads.contains(&e.child))
+                .copied()
+                .collect(),
+            held_out_heads: heads.intersection(&self.held_out_heads).copied().collect(),
+        }
+    }
+}
+
 /// Move heads, in a seeded order, to the held-out side until it has at least `fraction` of
 /// the edges.
 pub fn hold_out(ont: &Ontology, fraction: f64, seed: u64) -> SeedSplit {

@@ -292,17 +292,7 @@ fn eval(args: &GraphEvalArgs) -> Result<()> {
     } else {
         d.split.held_out_heads.clone()
     };
-    let split = lvmkit_graphmert::SeedSplit {
-        seed: d.split.seed.clone(),
-        held_out: d
-            .split
-            .held_out
-            .iter()
-            .filter(|e| heads.contains(&e.child))
-            .copied()
-            .collect(),
-        held_out_heads: heads.clone(),
-    };
+    let split = d.split.restricted_to(&heads);
     let occurrences: Vec<_> = d
         .occurrences
         .iter()

@@ -2,6 +2,8 @@
 //! either complete or untouched.
 
 use std::io::Write;
+
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -234,22 +236,7 @@ fn npz_import_refuses_mismatched_dimensions() {
     let npz = tmp.path().join("bad.npz");
     let ctx = vec![0.1f32; 4 * 5 * 8];
     let tgt = vec![0.1f32; 4 * 6];
-    lvmkit_io::npz::write_f32(
-        &npz,
-        &[
-            lvmkit_io::npz::Array {
-                name: "context_sequences",
-                shape: vec![4, 5, 8],
-                data: &ctx,
-            },
-            lvmkit_io::npz::Array {
-                name: "target_vectors",
-                shape: vec![4, 6],
-                data: &tgt,
-            },
-        ],
-    )
-    .unwrap();
+    common::write_seeds_npz(&npz, [4, 5, 8], &ctx, [4, 6], &tgt);
     let out = tmp.path().join("ds");
     let o = lvmkit(&["import-npz", "--input", s(&npz), "--output", s(&out)]);
     assert!(!o.status.success());

@@ -668,22 +668,7 @@ fn serving_refuses_runs_that_do_not_fit_the_bank() {
     let tgt: Vec<f32> = (0..40 * 16)
         .map(|i| ((i * 104729) % 97) as f32 / 97.0)
         .collect();
-    lvmkit_io::npz::write_f32(
-        &npz,
-        &[
-            lvmkit_io::npz::Array {
-                name: "context_sequences",
-                shape: vec![40, 3, 16],
-                data: &ctx,
-            },
-            lvmkit_io::npz::Array {
-                name: "target_vectors",
-                shape: vec![40, 16],
-                data: &tgt,
-            },
-        ],
-    )
-    .unwrap();
+    write_seeds_npz(&npz, [40, 3, 16], &ctx, [40, 16], &tgt);
     let other = tmp.path().join("other");
     ok(lvmkit(&[
         "import-npz",

@@ -128,3 +128,29 @@ pub fn train_small(run: &Path, extra: &[&str]) -> Output {
 pub fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
     lvmkit_io::npy::read::<f32>(path).unwrap()
 }
+
+/// A seeds-style .npz: `context_sequences` [N, C, D] and `target_vectors` [N, D'].
+pub fn write_seeds_npz(
+    path: &Path,
+    ctx_shape: [usize; 3],
+    ctx: &[f32],
+    tgt_shape: [usize; 2],
+    tgt: &[f32],
+) {
+    lvmkit_io::npz::write_f32(
+        path,
+        &[
+            lvmkit_io::npz::Array {
+                name: "context_sequences",
+                shape: ctx_shape.to_vec(),
+                data: ctx,
+            },
+            lvmkit_io::npz::Array {
+                name: "target_vectors",
+                shape: tgt_shape.to_vec(),
+                data: tgt,
+            },
+        ],
+    )
+    .unwrap();
+}

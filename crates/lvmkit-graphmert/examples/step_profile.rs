@@ -53,6 +53,11 @@ fn main() -> anyhow::Result<()> {
         let t0 = Instant::now();
         let mut drng = rand_chacha::ChaCha8Rng::seed_from_u64(s as u64);
         let h = model.encode(&g, &mut Mode::Train(&mut drng))?;
+        let h = if std::env::var("DETACH").is_ok() {
+            h.detach()
+        } else {
+            h
+        };
         let t1 = Instant::now();
         let (pos, tok): (Vec<u32>, Vec<u32>) = targets.roots.iter().copied().unzip();
         let (l1, _) = cross_entropy(&model.token_logits(&h, &pos)?, &tok)?;
@@ -75,7 +80,8 @@ fn main() -> anyhow::Result<()> {
     }
     let n = (steps - 2) as f64 * 1e-3;
     println!(
-        "{preset}, batch {batch}, {} params: encoder {:.0} ms, heads+loss {:.0} ms, backward {:.0} ms, AdamW {:.0} ms per step",
+        "targets {} sbo {}; {preset}, batch {batch}, {} params: encoder {:.0} ms, heads+loss {:.0} ms, backward {:.0} ms, AdamW {:.0} ms per step",
+        0, 0,
         ps.num_params(),
         fwd / n,
         heads / n,

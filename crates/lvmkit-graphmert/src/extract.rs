@@ -13,6 +13,7 @@ use crate::score::Scored;
 use crate::GraphData;
 use anyhow::Result;
 use lvmkit_models::nn::Mode;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -55,10 +56,13 @@ pub struct Extracted {
 }
 
 impl Extracted {
-    pub fn scored(&self, relation: Relation) -> Scored {
+    pub fn scored(&self) -> Scored {
         Scored {
             head: self.head,
-            relation,
+            relation: RELATIONS
+                .iter()
+                .position(|r| *r == self.relation)
+                .expect("extracted relations are GO's") as Relation,
             tail: self.tail,
             score: self.score,
             seq: self.seq,
@@ -66,13 +70,15 @@ impl Extracted {
     }
 }
 
-/// Top-k extraction for the given head occurrences.
+/// Top-k extraction for the given head occurrences, each with every relation GO allows for its
+/// namespace. Batches run in parallel (rayon); the output keeps the occurrences' order.
 pub fn extract(
     model: &Graphmert,
     data: &GraphData,
     occurrences: &[HeadOccurrence],
     opts: &ExtractOptions,
-) -> Result<Vec<(Relation, Extracted)>> {
+    progress: bool,
+) -> Result<Vec<Extracted>> {
     let ont = &data.ontology;
     let layout = model.config.layout;
     let n = layout.nodes();
@@ -105,8 +111,21 @@ pub fn extract(
             }
         }
     }
-    let mut out = Vec::new();
-    for chunk in queries.chunks(opts.batch.max(1)) {
+    let bar = if progress {
+        let b = indicatif::ProgressBar::new(queries.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "extracting [{bar:30}] {pos}/{len} (head, relation) queries, {per_sec}, ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let run = |chunk: &[(&HeadOccurrence, Relation)]| -> Result<Vec<Extracted>> {
+        let mut out = Vec::new();
         let mut tokens = Vec::with_capacity(chunk.len() * n);
         let mut attend = Vec::with_capacity(chunk.len() * n);
         let mut triples = Vec::new();
@@ -175,26 +194,32 @@ pub fn extract(
             cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let seq = &data.sequences[o.seq];
             for &(score, tail) in cands.iter().take(opts.tails) {
-                out.push((
-                    *r,
-                    Extracted {
-                        seq: o.seq,
-                        text: seq.text.clone(),
-                        head: o.term,
-                        head_name: ont.terms[o.term as usize].name.clone(),
-                        relation: RELATIONS[*r as usize].to_string(),
-                        tail,
-                        tail_name: ont.terms[tail as usize].name.clone(),
-                        score,
-                        tokens: top
-                            .iter()
-                            .map(|(t, p)| (data.vocab.decode(&[*t]), *p))
-                            .collect(),
-                        similarity: None,
-                    },
-                ));
+                out.push(Extracted {
+                    seq: o.seq,
+                    text: seq.text.clone(),
+                    head: o.term,
+                    head_name: ont.terms[o.term as usize].name.clone(),
+                    relation: RELATIONS[*r as usize].to_string(),
+                    tail,
+                    tail_name: ont.terms[tail as usize].name.clone(),
+                    score,
+                    tokens: top
+                        .iter()
+                        .map(|(t, p)| (data.vocab.decode(&[*t]), *p))
+                        .collect(),
+                    similarity: None,
+                });
             }
         }
+        bar.inc(chunk.len() as u64);
+        Ok(out)
+    };
+    let parts: Vec<Result<Vec<Extracted>>> =
+        queries.par_chunks(opts.batch.max(1)).map(run).collect();
+    bar.finish_and_clear();
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
     }
     Ok(out)
 }

@@ -16,6 +16,7 @@
 
 pub mod chain;
 pub mod extract;
+pub mod filter;
 pub mod go;
 pub mod inject;
 pub mod masking;

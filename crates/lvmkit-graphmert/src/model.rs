@@ -470,13 +470,7 @@ impl Graphmert {
 
 /// Mean cross-entropy of logits [P, V] against targets, and how many argmaxes hit.
 pub fn cross_entropy(logits: &Tensor, targets: &[u32]) -> Result<(Tensor, usize)> {
-    let dev = logits.device();
-    let t = Tensor::from_vec(targets.to_vec(), (targets.len(), 1), dev)?;
-    let max = logits.max_keepdim(D::Minus1)?.detach();
-    let shifted = logits.broadcast_sub(&max)?;
-    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    let picked = shifted.gather(&t, D::Minus1)?;
-    let loss = (lse - picked)?.mean_all()?;
+    let loss = lvmkit_models::ops::cross_entropy_rows(logits, targets)?.mean_all()?;
     let hits = logits
         .argmax(D::Minus1)?
         .to_dtype(DType::U32)?

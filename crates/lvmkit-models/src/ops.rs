@@ -39,6 +39,30 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
 }
 
+/// Cross-entropy of each row of `logits` [P, V] against its target class: `logsumexp(row) −
+/// row[target]`, a [P] vector. Fused, it is one pass over the logits forward and one backward
+/// (`softmax − onehot`); the primitive composition makes ~8 [P, V] tensors each way, which at
+/// V = 30,522 (a WordPiece vocabulary) cost more than the matrix product that made the logits.
+pub fn cross_entropy_rows(logits: &Tensor, targets: &[u32]) -> Result<Tensor> {
+    let (p, v) = logits.dims2()?;
+    if targets.len() != p {
+        anyhow::bail!("{} targets for {p} rows of logits", targets.len());
+    }
+    if let Some(t) = targets.iter().find(|&&t| t as usize >= v) {
+        anyhow::bail!("target class {t} is out of range for {v} logits");
+    }
+    if fused(logits) {
+        return Ok(logits.contiguous()?.apply_op1(CrossEntropy {
+            targets: targets.to_vec(),
+        })?);
+    }
+    let t = Tensor::from_vec(targets.to_vec(), (p, 1), logits.device())?;
+    let max = logits.max_keepdim(D::Minus1)?.detach();
+    let shifted = logits.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    Ok((lse - shifted.gather(&t, D::Minus1)?)?.squeeze(1)?)
+}
+
 /// `a [M, K] @ b [K, N]`, with both halves of the work on their own core.
 ///
 /// candle hands the whole product to `gemm`, which parallelises over blocks of rows and
@@ -425,6 +449,89 @@ impl CustomOp2 for SoftmaxBackward {
     }
 }
 
+struct CrossEntropy {
+    targets: Vec<u32>,
+}
+
+/// (max, ln Σ exp(x − max)) of a row.
+fn row_logsumexp(row: &[f32]) -> (f32, f32) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+    (max, sum.ln())
+}
+
+impl CustomOp1 for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "cross-entropy-rows"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, n) = rows_of(s, l)?;
+        let loss: Vec<f32> = x
+            .chunks_exact(n)
+            .zip(&self.targets)
+            .map(|(row, &t)| {
+                let (max, lse) = row_logsumexp(row);
+                max + lse - row[t as usize]
+            })
+            .collect();
+        let rows = loss.len();
+        Ok((CpuStorage::F32(loss), Shape::from(rows)))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let grad = grad.contiguous()?;
+        Ok(Some(arg.apply_op2_no_bwd(
+            &grad,
+            &CrossEntropyBackward {
+                targets: self.targets.clone(),
+            },
+        )?))
+    }
+}
+
+/// d logits = g_row · (softmax(row) − onehot(target)).
+struct CrossEntropyBackward {
+    targets: Vec<u32>,
+}
+
+impl CustomOp2 for CrossEntropyBackward {
+    fn name(&self) -> &'static str {
+        "cross-entropy-rows-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, n) = rows_of(s1, l1)?;
+        let g = contiguous_f32(s2, l2, "cross-entropy backward")?;
+        let mut dx = vec![0f32; x.len()];
+        for (((row, d), &t), &gv) in x
+            .chunks_exact(n)
+            .zip(dx.chunks_exact_mut(n))
+            .zip(&self.targets)
+            .zip(g)
+        {
+            let (max, lse) = row_logsumexp(row);
+            let shift = max + lse;
+            for (o, v) in d.iter_mut().zip(row) {
+                *o = gv * (v - shift).exp();
+            }
+            d[t as usize] -= gv;
+        }
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,5 +643,32 @@ mod tests {
     #[test]
     fn fused_softmax_matches_primitives() {
         check(softmax_last, on_f64(softmax_last));
+    }
+
+    #[test]
+    fn fused_cross_entropy_matches_primitives() {
+        // 12 rows of 5 classes, every class a target somewhere.
+        let targets: Vec<u32> = (0..12).map(|i| (i * 3 % 5) as u32).collect();
+        let rows = |x: &Tensor| x.reshape((12, 5));
+        let weights = |y: Tensor| -> Result<Tensor> {
+            // Unequal weights per row, so a wrong row-to-gradient pairing shows.
+            let w: Vec<f32> = (0..12).map(|i| 1.0 + i as f32 / 4.0).collect();
+            let w = Tensor::from_vec(w, 12, y.device())?.to_dtype(y.dtype())?;
+            Ok((y * w)?
+                .broadcast_as((12,))?
+                .reshape((3, 4, 1))?
+                .repeat((1, 1, 5))?)
+        };
+        check(
+            |x| weights(cross_entropy_rows(&rows(x)?, &targets)?),
+            on_f64(|x| weights(cross_entropy_rows(&rows(x)?, &targets)?)),
+        );
+    }
+
+    #[test]
+    fn cross_entropy_refuses_bad_targets() {
+        let x = Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap();
+        assert!(cross_entropy_rows(&x, &[0]).is_err());
+        assert!(cross_entropy_rows(&x, &[0, 3]).is_err());
     }
 }

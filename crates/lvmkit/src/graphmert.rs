@@ -2,7 +2,13 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use lvmkit_graphmert::{ChainLayout, DataOptions, GraphData, RELATIONS};
+use lvmkit_graphmert::extract::{extract, ExtractOptions, Extracted};
+use lvmkit_graphmert::filter::{self, Calibration};
+use lvmkit_graphmert::score::Scored;
+use lvmkit_graphmert::train::TrainSettings;
+use lvmkit_graphmert::validity::{ValidityRules, Verdict};
+use lvmkit_graphmert::{ChainLayout, DataOptions, GraphData, HeadOccurrence, RELATIONS};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -16,12 +22,57 @@ pub enum GraphmertCommand {
     /// μ·MNM. Prints the loss terms and MLM/MNM accuracy per epoch; writes OUTPUT/config.json,
     /// history.json and model.safetensors.
     Train(GraphTrainArgs),
+    /// Extract triples with a trained run: for each sequence, each head found in it and each
+    /// relation GO allows for the head, mask leaf 0 of the head's root and form tails from GO
+    /// term names made of the model's top-k tokens; filter by sentence similarity. Writes
+    /// OUTPUT/triples.jsonl and triples.tsv (every triple with its sequence, token
+    /// probabilities and score) and extract.json (counts and the filter's calibration).
+    Extract(GraphExtractArgs),
     /// Extract triples with a trained run for the held-out heads (each in its own definition;
     /// --all-occurrences: wherever a held-out head is named), score them against the held-out
     /// edges next to the text-only and graph-only (TransE) baselines, check validity by GO's
     /// rules; print a table and write OUTPUT/eval.json and OUTPUT/extracted.jsonl (+ .tsv) with
     /// each triple's provenance.
     Eval(GraphEvalArgs),
+}
+
+/// How triples are extracted and filtered (shared by `extract` and `eval`).
+#[derive(Args)]
+pub struct ExtractArgs {
+    /// Tokens read at the masked leaf (the paper: 20).
+    #[arg(long, default_value_t = 20)]
+    pub top_k: usize,
+    /// Tails kept per (sequence, head, relation).
+    #[arg(long, default_value_t = 3)]
+    pub tails: usize,
+    /// Similarity filter: keep a triple only if cos("head relation tail", sequence) ≥ β with the
+    /// sentence encoder. "auto" calibrates β on seed triples (see --keep); a number sets it; 0
+    /// keeps all.
+    #[arg(long, default_value = "auto")]
+    pub similarity: String,
+    /// With --similarity auto: β is the similarity this share of true seed triples reach.
+    #[arg(long, default_value_t = 0.9)]
+    pub keep: f64,
+}
+
+#[derive(Args)]
+pub struct GraphExtractArgs {
+    #[command(flatten)]
+    pub data: crate::cli::DataDir,
+    /// Run folder from `lvmkit graphmert train`.
+    #[arg(long, default_value = "runs/graphmert")]
+    pub run: PathBuf,
+    /// Output folder for triples.jsonl, triples.tsv and extract.json (default: the run folder).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Which heads to extract for: every head found in the text, or only the held-out ones.
+    #[arg(long, default_value = "all", value_parser = ["all", "held-out"])]
+    pub heads: String,
+    /// Read at most this many sequences (0: all), the first by id.
+    #[arg(long, default_value_t = 0)]
+    pub max_sequences: usize,
+    #[command(flatten)]
+    pub extract: ExtractArgs,
 }
 
 #[derive(Args)]
@@ -34,16 +85,8 @@ pub struct GraphEvalArgs {
     /// Output folder (default: the run folder).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Tokens read at the masked leaf.
-    #[arg(long, default_value_t = 20)]
-    pub top_k: usize,
-    /// Tails kept per (sequence, head, relation).
-    #[arg(long, default_value_t = 3)]
-    pub tails: usize,
-    /// Keep a triple only if cos("head relation tail", sequence) is at least this (sentence
-    /// encoder); 0 keeps all.
-    #[arg(long, default_value_t = 0.4)]
-    pub similarity: f32,
+    #[command(flatten)]
+    pub extract: ExtractArgs,
     /// Use every occurrence of a held-out head, not only its own definition.
     #[arg(long)]
     pub all_occurrences: bool,
@@ -65,7 +108,8 @@ pub struct GraphTrainArgs {
     /// Model size: tiny (CPU, CI), default, paper (12 layers, hidden 512, 128 roots × 7 leaves).
     #[arg(long, default_value = "default", value_parser = ["tiny", "default", "paper"])]
     pub preset: String,
-    #[arg(long, default_value_t = 3)]
+    /// Passes over the sequences (the default preset: about 28 min each on 2 cores).
+    #[arg(long, default_value_t = 2)]
     pub epochs: usize,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
@@ -82,6 +126,10 @@ pub struct GraphTrainArgs {
     pub max_sequences: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Split each batch into this many parts trained in parallel (one core each); part of the
+    /// run's settings, so results do not depend on the machine's core count.
+    #[arg(long, default_value_t = 2)]
+    pub shards: usize,
     /// Continue the run in --output from its last finished epoch (same settings).
     #[arg(long)]
     pub resume: bool,
@@ -114,6 +162,7 @@ pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
     match cmd {
         GraphmertCommand::Data(args) => data(args),
         GraphmertCommand::Train(args) => train(args),
+        GraphmertCommand::Extract(args) => extract_command(args),
         GraphmertCommand::Eval(args) => eval(args),
     }
 }
@@ -217,6 +266,7 @@ fn train(args: &GraphTrainArgs) -> Result<()> {
         mu_ramp_steps: args.mu_ramp_steps,
         max_sequences: args.max_sequences,
         seed: args.seed,
+        shards: args.shards,
         ..Default::default()
     };
     println!(
@@ -232,8 +282,14 @@ fn train(args: &GraphTrainArgs) -> Result<()> {
     );
     println!("| epoch | loss | MLM | SBO | MNM | MLM acc | MNM acc | val MLM acc | val MNM acc | seq/s |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let (_, ps, _) =
-        lvmkit_graphmert::train::train(&d, &config, &settings, &args.output, args.resume, |r| {
+    let (_, ps, _) = lvmkit_graphmert::train::train(
+        &d,
+        &config,
+        &settings,
+        &args.output,
+        args.resume,
+        true,
+        |r| {
             println!(
                 "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} |",
                 r.epoch,
@@ -248,7 +304,8 @@ fn train(args: &GraphTrainArgs) -> Result<()> {
                 r.sequences_per_second
             );
             true
-        })?;
+        },
+    )?;
     println!(
         "{} parameters; wrote {}",
         ps.num_params(),
@@ -257,23 +314,22 @@ fn train(args: &GraphTrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn eval(args: &GraphEvalArgs) -> Result<()> {
-    use lvmkit_graphmert::extract::{extract, ExtractOptions};
-    use lvmkit_graphmert::score::{score, text_only, Scored, Scores};
-    use lvmkit_graphmert::transe::{TransE, TransEConfig};
-    use lvmkit_graphmert::validity::{ValidityRules, Verdict};
-    use std::collections::BTreeSet;
-
-    let out = args.output.clone().unwrap_or_else(|| args.run.clone());
-    let (model, settings) = lvmkit_graphmert::train::load_run(&args.run)?;
-    let go = args.data.data.join("graphs/gene-ontology/GO.sqlite");
-    let encoder_dir = args.data.data.join("encoders/all-MiniLM-L6-v2");
+/// A trained run and the data it was trained on (same layout and split seed).
+fn load_run_and_data(
+    data_dir: &std::path::Path,
+    run: &std::path::Path,
+) -> Result<(lvmkit_graphmert::model::Graphmert, TrainSettings, GraphData)> {
+    let (model, settings) = lvmkit_graphmert::train::load_run(run)?;
     let opts = DataOptions {
         layout: model.config.layout,
         seed: settings.seed,
         ..Default::default()
     };
-    let d = GraphData::build(&go, &encoder_dir, &opts)?;
+    let d = GraphData::build(
+        &data_dir.join("graphs/gene-ontology/GO.sqlite"),
+        &data_dir.join("encoders/all-MiniLM-L6-v2"),
+        &opts,
+    )?;
     if d.vocab.size != model.config.vocab {
         anyhow::bail!(
             "the run's vocabulary ({}) is not the encoder's ({})",
@@ -281,6 +337,209 @@ fn eval(args: &GraphEvalArgs) -> Result<()> {
             d.vocab.size
         );
     }
+    Ok((model, settings, d))
+}
+
+/// What extraction and the similarity filter did.
+#[derive(serde::Serialize)]
+struct ExtractSummary {
+    occurrences: usize,
+    top_k: usize,
+    /// Tails formed from top-k tokens.
+    formed: usize,
+    /// β used (0: no filter).
+    beta: f32,
+    calibration: Option<Calibration>,
+    /// Triples kept by the filter.
+    kept: usize,
+}
+
+/// Extract for `occurrences`, then score and filter by similarity (β calibrated on seed
+/// triples unless given).
+fn extract_filtered(
+    model: &lvmkit_graphmert::model::Graphmert,
+    d: &GraphData,
+    occurrences: &[HeadOccurrence],
+    args: &ExtractArgs,
+    encoder_dir: &std::path::Path,
+    seed: u64,
+) -> Result<(Vec<Extracted>, ExtractSummary)> {
+    let fixed_beta: Option<f32> = match args.similarity.as_str() {
+        "auto" => None,
+        v => Some(v.parse().map_err(|_| {
+            anyhow::anyhow!("--similarity must be \"auto\" or a number, got {v:?}")
+        })?),
+    };
+    if !(0.0..=1.0).contains(&args.keep) {
+        anyhow::bail!("--keep must be in [0, 1], got {}", args.keep);
+    }
+    let xopts = ExtractOptions {
+        top_k: args.top_k,
+        tails: args.tails,
+        ..Default::default()
+    };
+    let mut triples = extract(model, d, occurrences, &xopts, true)?;
+    let formed = triples.len();
+    let mut calibration = None;
+    let mut beta = fixed_beta.unwrap_or(0.0);
+    if fixed_beta != Some(0.0) && !triples.is_empty() {
+        let enc = lvmkit_encode::SentenceEncoder::load(encoder_dir)?;
+        if fixed_beta.is_none() {
+            let c = filter::calibrate(&enc, d, 2000, args.keep, seed)?;
+            eprintln!(
+                "similarity filter: β = {:.3} keeps {:.0}% of 2000 seed triples and {:.0}% of corrupted ones (AUC {:.3})",
+                c.beta,
+                100.0 * c.keep,
+                100.0 * c.corrupted_kept,
+                c.auc
+            );
+            beta = c.beta;
+            calibration = Some(c);
+        }
+        filter::score(&enc, d, &mut triples)?;
+        triples.retain(|x| x.similarity.unwrap_or(0.0) >= beta);
+    }
+    let summary = ExtractSummary {
+        occurrences: occurrences.len(),
+        top_k: args.top_k,
+        formed,
+        beta,
+        calibration,
+        kept: triples.len(),
+    };
+    Ok((triples, summary))
+}
+
+/// OUT/STEM.jsonl (everything, provenance included) and OUT/STEM.tsv (one line per triple).
+fn write_triples(out: &std::path::Path, stem: &str, triples: &[Extracted]) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    lvmkit_io::write_atomic(&out.join(format!("{stem}.jsonl")), |w| {
+        for x in triples {
+            writeln!(w, "{}", serde_json::to_string(x)?)?;
+        }
+        Ok(())
+    })?;
+    lvmkit_io::write_atomic(&out.join(format!("{stem}.tsv")), |w| {
+        writeln!(
+            w,
+            "seq\thead\trelation\ttail\tscore\tsimilarity\ttop_tokens\ttext"
+        )?;
+        for x in triples {
+            let tokens: Vec<String> = x
+                .tokens
+                .iter()
+                .map(|(t, p)| format!("{t}:{p:.3}"))
+                .collect();
+            writeln!(
+                w,
+                "{}\t{}\t{}\t{}\t{:.4}\t{:.4}\t{}\t{}",
+                x.seq,
+                x.head_name,
+                x.relation,
+                x.tail_name,
+                x.score,
+                x.similarity.unwrap_or(f32::NAN),
+                tokens.join(" "),
+                x.text.replace(['\t', '\n'], " ")
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Share of distinct triples that GO's rules accept.
+fn validity(d: &GraphData, triples: &[Scored]) -> f64 {
+    let mut rules = ValidityRules::new(&d.ontology, &d.split.seed);
+    let unique: BTreeSet<(u32, u8, u32)> = triples
+        .iter()
+        .map(|t| (t.head, t.relation, t.tail))
+        .collect();
+    if unique.is_empty() {
+        return 0.0;
+    }
+    let ok = unique
+        .iter()
+        .filter(|(h, r, t)| rules.judge(*h, *r, *t) == Verdict::Valid)
+        .count();
+    ok as f64 / unique.len() as f64
+}
+
+fn extract_command(args: &GraphExtractArgs) -> Result<()> {
+    let out = args.output.clone().unwrap_or_else(|| args.run.clone());
+    let (model, settings, d) = load_run_and_data(&args.data.data, &args.run)?;
+    let held_out = args.heads == "held-out";
+    let occurrences: Vec<HeadOccurrence> = d
+        .occurrences
+        .iter()
+        .filter(|o| args.max_sequences == 0 || o.seq < args.max_sequences)
+        .filter(|o| !held_out || d.split.held_out_heads.contains(&o.term))
+        .copied()
+        .collect();
+    let sequences = occurrences.iter().map(|o| o.seq).collect::<BTreeSet<_>>();
+    eprintln!(
+        "extracting for {} head occurrences in {} sequences",
+        occurrences.len(),
+        sequences.len()
+    );
+    let encoder_dir = args.data.data.join("encoders/all-MiniLM-L6-v2");
+    let (triples, summary) = extract_filtered(
+        &model,
+        &d,
+        &occurrences,
+        &args.extract,
+        &encoder_dir,
+        settings.seed,
+    )?;
+    let scored: Vec<Scored> = triples.iter().map(Extracted::scored).collect();
+    let seed: BTreeSet<(u32, u8, u32)> = d
+        .split
+        .seed
+        .iter()
+        .map(|e| (e.child, e.relation, e.parent))
+        .collect();
+    let unique: BTreeSet<(u32, u8, u32)> = scored
+        .iter()
+        .map(|t| (t.head, t.relation, t.tail))
+        .collect();
+    let restated = unique.iter().filter(|t| seed.contains(t)).count();
+    let valid = validity(&d, &scored);
+    println!(
+        "{} tails formed from top-{} tokens; {} kept by the similarity filter (β {:.3}); {} distinct triples: {} new, {} already in the seed graph; validity {:.3}",
+        summary.formed,
+        summary.top_k,
+        summary.kept,
+        summary.beta,
+        unique.len(),
+        unique.len() - restated,
+        restated,
+        valid
+    );
+    write_triples(&out, "triples", &triples)?;
+    lvmkit_io::write_json_atomic(
+        &out.join("extract.json"),
+        &serde_json::json!({
+            "heads": args.heads,
+            "sequences": sequences.len(),
+            "summary": summary,
+            "distinct": unique.len(),
+            "new": unique.len() - restated,
+            "restated": restated,
+            "validity": valid,
+        }),
+    )?;
+    println!(
+        "wrote {}",
+        out.join("triples.jsonl (+ .tsv, extract.json)").display()
+    );
+    Ok(())
+}
+
+fn eval(args: &GraphEvalArgs) -> Result<()> {
+    use lvmkit_graphmert::score::{score, text_only, Scores};
+    use lvmkit_graphmert::transe::{TransE, TransEConfig};
+
+    let out = args.output.clone().unwrap_or_else(|| args.run.clone());
+    let (model, settings, d) = load_run_and_data(&args.data.data, &args.run)?;
     // The heads scored, and the held-out edges restricted to them.
     let heads: BTreeSet<u32> = if args.max_heads > 0 {
         d.split
@@ -306,53 +565,17 @@ fn eval(args: &GraphEvalArgs) -> Result<()> {
         heads.len(),
         occurrences.len()
     );
-    let xopts = ExtractOptions {
-        top_k: args.top_k,
-        tails: args.tails,
-        ..Default::default()
-    };
-    let mut extracted = extract(&model, &d, &occurrences, &xopts)?;
-    let formed = extracted.len();
+    let encoder_dir = args.data.data.join("encoders/all-MiniLM-L6-v2");
+    let (extracted, summary) = extract_filtered(
+        &model,
+        &d,
+        &occurrences,
+        &args.extract,
+        &encoder_dir,
+        settings.seed,
+    )?;
 
-    // Similarity filter: the sentence encoder, triple text against its sequence.
-    if args.similarity > 0.0 && !extracted.is_empty() {
-        let enc = lvmkit_encode::SentenceEncoder::load(&encoder_dir)?;
-        let triple_texts: Vec<String> = extracted
-            .iter()
-            .map(|(_, x)| {
-                format!(
-                    "{} {} {}",
-                    x.head_name,
-                    x.relation.replace('_', " "),
-                    x.tail_name
-                )
-            })
-            .collect();
-        let seq_ids: Vec<usize> = extracted
-            .iter()
-            .map(|(_, x)| x.seq)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let seq_texts: Vec<String> = seq_ids
-            .iter()
-            .map(|&s| d.sequences[s].text.clone())
-            .collect();
-        let eo = lvmkit_encode::EncodeOptions::default();
-        let tv = enc.encode(&triple_texts, &eo)?;
-        let sv = enc.encode(&seq_texts, &eo)?;
-        let dim = enc.dim();
-        let row: std::collections::HashMap<usize, usize> =
-            seq_ids.iter().enumerate().map(|(i, &s)| (s, i)).collect();
-        for (i, (_, x)) in extracted.iter_mut().enumerate() {
-            let a = &tv[i * dim..(i + 1) * dim];
-            let b = &sv[row[&x.seq] * dim..(row[&x.seq] + 1) * dim];
-            x.similarity = Some(a.iter().zip(b).map(|(p, q)| p * q).sum());
-        }
-        extracted.retain(|(_, x)| x.similarity.unwrap_or(0.0) >= args.similarity);
-    }
-
-    let graphmert: Vec<Scored> = extracted.iter().map(|(r, x)| x.scored(*r)).collect();
+    let graphmert: Vec<Scored> = extracted.iter().map(Extracted::scored).collect();
     let text: Vec<Scored> = text_only(&d.ontology, &d.split.seed, &d.occurrences)
         .into_iter()
         .filter(|s| heads.contains(&s.head))
@@ -368,21 +591,6 @@ fn eval(args: &GraphEvalArgs) -> Result<()> {
     );
     let graph = transe.predict(&d.ontology, &d.split.seed, &heads, 10);
 
-    let validity = |triples: &[Scored]| -> f64 {
-        let mut rules = ValidityRules::new(&d.ontology, &d.split.seed);
-        let unique: BTreeSet<(u32, u8, u32)> = triples
-            .iter()
-            .map(|t| (t.head, t.relation, t.tail))
-            .collect();
-        if unique.is_empty() {
-            return 0.0;
-        }
-        let ok = unique
-            .iter()
-            .filter(|(h, r, t)| rules.judge(*h, *r, *t) == Verdict::Valid)
-            .count();
-        ok as f64 / unique.len() as f64
-    };
     let mut rows = Vec::new();
     println!(
         "| system | precision | recall | Hits@1 | Hits@10 | validity | triples | new | restated |"
@@ -394,7 +602,7 @@ fn eval(args: &GraphEvalArgs) -> Result<()> {
         ("graph_only", &graph),
     ] {
         let s: Scores = score(triples, &split);
-        let v = validity(triples);
+        let v = validity(&d, triples);
         println!(
             "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {} |",
             s.precision,
@@ -413,10 +621,8 @@ fn eval(args: &GraphEvalArgs) -> Result<()> {
         }));
     }
     println!(
-        "graphmert: {formed} tails formed from top-{} tokens, {} kept by the similarity filter (≥ {})",
-        args.top_k,
-        extracted.len(),
-        args.similarity
+        "graphmert: {} tails formed from top-{} tokens, {} kept by the similarity filter (β {:.3})",
+        summary.formed, summary.top_k, summary.kept, summary.beta
     );
     std::fs::create_dir_all(&out)?;
     lvmkit_io::write_json_atomic(
@@ -425,33 +631,10 @@ fn eval(args: &GraphEvalArgs) -> Result<()> {
             "rows": rows,
             "held_out_heads": heads.len(),
             "held_out_edges": split.held_out.len(),
-            "top_k": args.top_k,
-            "similarity": args.similarity,
+            "extraction": summary,
         }),
     )?;
-    lvmkit_io::write_atomic(&out.join("extracted.jsonl"), |w| {
-        for (_, x) in &extracted {
-            writeln!(w, "{}", serde_json::to_string(x)?)?;
-        }
-        Ok(())
-    })?;
-    lvmkit_io::write_atomic(&out.join("extracted.tsv"), |w| {
-        writeln!(w, "seq\thead\trelation\ttail\tscore\tsimilarity\ttext")?;
-        for (_, x) in &extracted {
-            writeln!(
-                w,
-                "{}\t{}\t{}\t{}\t{:.4}\t{:.4}\t{}",
-                x.seq,
-                x.head_name,
-                x.relation,
-                x.tail_name,
-                x.score,
-                x.similarity.unwrap_or(f32::NAN),
-                x.text.replace(['\t', '\n'], " ")
-            )?;
-        }
-        Ok(())
-    })?;
+    write_triples(&out, "extracted", &extracted)?;
     println!("wrote {}", out.display());
     Ok(())
 }

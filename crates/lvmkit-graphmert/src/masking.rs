@@ -199,3 +199,55 @@ pub fn masked_batch(
         targets,
     )
 }
+
+/// Cut a masked batch of graphs with `nodes` nodes each into parts of at most `per_part`
+/// consecutive graphs, positions renumbered within each part. The masking is drawn once for the
+/// whole batch, so how a batch is split changes nothing but where it runs.
+pub fn split_batch(
+    graphs: &GraphBatch,
+    targets: &Targets,
+    nodes: usize,
+    per_part: usize,
+) -> Vec<(GraphBatch, Targets)> {
+    let per_part = per_part.max(1);
+    (0..graphs.batch)
+        .step_by(per_part)
+        .map(|first| {
+            let end = (first + per_part).min(graphs.batch);
+            let (lo, hi) = ((first * nodes) as u32, (end * nodes) as u32);
+            let inside = |p: u32| (lo..hi).contains(&p);
+            let part = GraphBatch {
+                batch: end - first,
+                tokens: graphs.tokens[lo as usize..hi as usize].to_vec(),
+                attend: graphs.attend[lo as usize..hi as usize].to_vec(),
+                triples: graphs
+                    .triples
+                    .iter()
+                    .filter(|t| (first..end).contains(&t.b))
+                    .map(|t| TripleSlot {
+                        b: t.b - first,
+                        ..*t
+                    })
+                    .collect(),
+            };
+            let shift = |v: &[(u32, u32)]| -> Vec<(u32, u32)> {
+                v.iter()
+                    .filter(|(p, _)| inside(*p))
+                    .map(|&(p, t)| (p - lo, t))
+                    .collect()
+            };
+            let t = Targets {
+                roots: shift(&targets.roots),
+                leaves: shift(&targets.leaves),
+                // A span's boundaries lie in its own graph.
+                sbo: targets
+                    .sbo
+                    .iter()
+                    .filter(|s| inside(s.0))
+                    .map(|&(l, r, k, tok)| (l - lo, r - lo, k, tok))
+                    .collect(),
+            };
+            (part, t)
+        })
+        .collect()
+}

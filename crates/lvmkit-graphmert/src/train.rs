@@ -3,7 +3,7 @@
 //! OUTPUT/config.json, history.json and model.safetensors (atomically, after every epoch).
 
 use crate::inject::InjectedTriple;
-use crate::masking::{masked_batch, MaskingConfig, Targets};
+use crate::masking::{masked_batch, split_batch, MaskingConfig, Targets};
 use crate::model::{cross_entropy, GraphBatch, Graphmert, GraphmertConfig};
 use crate::GraphData;
 use anyhow::{bail, Context, Result};
@@ -119,8 +119,10 @@ struct Pass<'a> {
     masking: &'a MaskingConfig,
     /// Weight of the MNM term.
     mu: f64,
-    /// Dropout on and gradients computed (training), or neither (validation).
+    /// Compute gradients (training) or not (validation).
     train: bool,
+    /// Dropout on (training; off only to compare runs exactly in tests).
+    dropout: bool,
     /// Parts of the batch run in parallel.
     shards: usize,
 }
@@ -142,8 +144,8 @@ struct Terms {
     total: f64,
 }
 
-/// Run one batch: mask it into `pass.shards` parts (in order, from `rng`, so the draws do not
-/// depend on threads), run the parts in parallel, and when training, back-propagate each and
+/// Run one batch: mask it (from `rng`), cut it into `pass.shards` parts, run the parts in
+/// parallel, and when training, back-propagate each and
 /// sum their gradients in shard order. Every thread runs its own graph on one core (candle's
 /// own matmul threads gain ~10% on these sizes; two graphs at once gain ~2×). The terms go
 /// into `sums`; `None` when the batch has no target at all.
@@ -155,21 +157,19 @@ fn run_batch(
     rng: &mut rand_chacha::ChaCha8Rng,
     sums: &mut Sums,
 ) -> Result<Option<GradStore>> {
+    let seqs: Vec<_> = batch
+        .iter()
+        .map(|(s, t)| (&data.sequences[*s], t.clone()))
+        .collect();
+    let (graphs, targets) =
+        masked_batch(&seqs, &model.config.layout, &data.vocab, pass.masking, rng);
     let per_shard = batch.len().div_ceil(pass.shards.max(1));
-    let shards: Vec<Shard> = batch
-        .chunks(per_shard)
-        .map(|part| {
-            let seqs: Vec<_> = part
-                .iter()
-                .map(|(s, t)| (&data.sequences[*s], t.clone()))
-                .collect();
-            let (graphs, targets) =
-                masked_batch(&seqs, &model.config.layout, &data.vocab, pass.masking, rng);
-            Shard {
-                graphs,
-                targets,
-                dropout_seed: rand::Rng::gen(rng),
-            }
+    let shards: Vec<Shard> = split_batch(&graphs, &targets, model.config.layout.nodes(), per_shard)
+        .into_iter()
+        .map(|(graphs, targets)| Shard {
+            graphs,
+            targets,
+            dropout_seed: rand::Rng::gen(rng),
         })
         .collect();
     let count = |f: fn(&Targets) -> usize| shards.iter().map(|s| f(&s.targets)).sum::<usize>();
@@ -228,7 +228,7 @@ fn run_shard(
     pass: &Pass,
 ) -> Result<(Terms, Option<GradStore>)> {
     let mut dropout_rng = rand_chacha::ChaCha8Rng::seed_from_u64(shard.dropout_seed);
-    let mut mode = if pass.train {
+    let mut mode = if pass.dropout {
         Mode::Train(&mut dropout_rng)
     } else {
         Mode::Eval
@@ -434,6 +434,7 @@ pub fn train(
                 masking: &masking,
                 mu,
                 train: true,
+                dropout: true,
                 shards: s.shards,
             };
             let grads = run_batch(&model, data, &batch, &pass, &mut rng, &mut sums)
@@ -455,6 +456,7 @@ pub fn train(
                 masking: &masking,
                 mu: s.mu,
                 train: false,
+                dropout: false,
                 shards: s.shards,
             };
             run_batch(&model, data, &batch, &pass, &mut val_rng, &mut vs)?;
@@ -543,4 +545,91 @@ pub fn load_run(output: &Path) -> Result<(Graphmert, TrainSettings)> {
         var.set(t)?;
     }
     Ok((model, settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DataOptions;
+
+    /// A batch's loss terms and gradients are the same whether it runs whole or as shards
+    /// (dropout off): the shards' means are weighted by their share of the targets.
+    #[test]
+    fn sharded_batches_have_the_whole_batchs_loss_and_gradients() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+        let data_dir = std::env::var_os("LVMKIT_DATA").map_or(root, std::path::PathBuf::from);
+        let config = GraphmertConfig::tiny(1, 1);
+        let data = GraphData::build(
+            &data_dir.join("graphs/gene-ontology/GO.sqlite"),
+            &data_dir.join("encoders/all-MiniLM-L6-v2"),
+            &DataOptions {
+                layout: config.layout,
+                ..Default::default()
+            },
+        )
+        .expect("GO data: run `lvmkit fetch` first");
+        let config = GraphmertConfig::tiny(data.vocab.size, crate::RELATIONS.len());
+        let mut ps = ParamStore::new(3, &Device::Cpu);
+        let model = Graphmert::new(&mut ps, &config).unwrap();
+        let mut by_seq: HashMap<usize, Vec<&InjectedTriple>> = HashMap::new();
+        for t in &data.injected {
+            by_seq.entry(t.seq).or_default().push(t);
+        }
+        // Sequences with injected triples, so that every term (MLM, SBO, MNM) is present.
+        let batch: Vec<_> = by_seq
+            .iter()
+            .filter(|(s, _)| data.sequences[**s].len > 12)
+            .take(12)
+            .map(|(s, t)| (*s, t.clone()))
+            .collect();
+        let masking = MaskingConfig {
+            leaf_rate: 1.0,
+            ..Default::default()
+        };
+        let mut runs = Vec::new();
+        for shards in [1, 3, 5] {
+            let pass = Pass {
+                masking: &masking,
+                mu: 0.7,
+                train: true,
+                dropout: false,
+                shards,
+            };
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+            let mut sums = Sums::default();
+            let grads = run_batch(&model, &data, &batch, &pass, &mut rng, &mut sums)
+                .unwrap()
+                .unwrap();
+            let g: Vec<Vec<f32>> = ps
+                .vars()
+                .iter()
+                .map(|(_, v)| {
+                    grads
+                        .get(v.as_tensor())
+                        .map(|g| g.flatten_all().unwrap().to_vec1().unwrap())
+                        .unwrap_or_default()
+                })
+                .collect();
+            runs.push((sums.metrics(), g));
+        }
+        let (whole, whole_grads) = &runs[0];
+        assert!(whole.mlm_loss > 0.0 && whole.sbo_loss > 0.0 && whole.mnm_loss > 0.0);
+        for (m, g) in &runs[1..] {
+            for (a, b) in [
+                (m.loss, whole.loss),
+                (m.mlm_loss, whole.mlm_loss),
+                (m.sbo_loss, whole.sbo_loss),
+                (m.mnm_loss, whole.mnm_loss),
+                (m.mlm_accuracy, whole.mlm_accuracy),
+            ] {
+                assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "{a} vs {b}");
+            }
+            for (x, y) in g.iter().zip(whole_grads) {
+                assert_eq!(x.len(), y.len());
+                for (p, q) in x.iter().zip(y) {
+                    assert!((p - q).abs() <= 1e-4 + 1e-3 * q.abs(), "{p} vs {q}");
+                }
+            }
+        }
+    }
 }

@@ -25,6 +25,10 @@ pub struct ExtractOptions {
     pub tails: usize,
     /// Queries per forward pass.
     pub batch: usize,
+    /// Ask about a relation for a head only when seed heads like it (see [`RelationProposer`])
+    /// carry it in at least this share of their edges; 0 asks about every relation GO's
+    /// namespaces allow.
+    pub relation_share: f64,
 }
 
 impl Default for ExtractOptions {
@@ -33,6 +37,7 @@ impl Default for ExtractOptions {
             top_k: 20,
             tails: 3,
             batch: 32,
+            relation_share: 0.05,
         }
     }
 }
@@ -70,8 +75,70 @@ impl Extracted {
     }
 }
 
-/// Top-k extraction for the given head occurrences, each with every relation GO allows for its
-/// namespace. Batches run in parallel (rayon); the output keeps the occurrences' order.
+/// Which relations to ask the model about for a head. The paper has a language model propose
+/// them from the sentence; offline, the seed graph does: a relation is proposed when the seed
+/// edges of heads of the same namespace whose names start with the same word ("regulation",
+/// "positive", "mitochondrial", ...) use it at least `min_share` of the time, backing off to
+/// the whole namespace when fewer than `MIN_HEADS` seed heads share the word. In GO the
+/// regulates family comes almost only from "regulation of ..." terms, which this captures.
+pub struct RelationProposer {
+    by_word: HashMap<(Namespace, String), (usize, [usize; RELATIONS.len()])>,
+    by_namespace: HashMap<Namespace, [usize; RELATIONS.len()]>,
+    min_share: f64,
+}
+
+impl RelationProposer {
+    const MIN_HEADS: usize = 20;
+
+    pub fn new(data: &GraphData, min_share: f64) -> Self {
+        let ont = &data.ontology;
+        let mut by_word: HashMap<(Namespace, String), (usize, [usize; RELATIONS.len()])> =
+            HashMap::new();
+        let mut by_namespace: HashMap<Namespace, [usize; RELATIONS.len()]> = HashMap::new();
+        let mut heads = HashSet::new();
+        for e in &data.split.seed {
+            let term = &ont.terms[e.child as usize];
+            let entry = by_word
+                .entry((term.namespace, first_word(&term.name)))
+                .or_default();
+            entry.0 += usize::from(heads.insert(e.child));
+            entry.1[e.relation as usize] += 1;
+            by_namespace.entry(term.namespace).or_default()[e.relation as usize] += 1;
+        }
+        Self {
+            by_word,
+            by_namespace,
+            min_share,
+        }
+    }
+
+    /// The relations proposed for `head`, in GO's order.
+    pub fn propose(&self, data: &GraphData, head: u32) -> Vec<Relation> {
+        let term = &data.ontology.terms[head as usize];
+        if self.min_share <= 0.0 {
+            return (0..RELATIONS.len() as Relation).collect();
+        }
+        let counts = match self.by_word.get(&(term.namespace, first_word(&term.name))) {
+            Some((heads, c)) if *heads >= Self::MIN_HEADS => Some(c),
+            _ => self.by_namespace.get(&term.namespace),
+        };
+        let Some(counts) = counts else {
+            return Vec::new();
+        };
+        let total: usize = counts.iter().sum();
+        (0..RELATIONS.len())
+            .filter(|&r| counts[r] > 0 && counts[r] as f64 >= self.min_share * total as f64)
+            .map(|r| r as Relation)
+            .collect()
+    }
+}
+
+fn first_word(name: &str) -> String {
+    name.split_whitespace().next().unwrap_or("").to_lowercase()
+}
+
+/// Top-k extraction for the given head occurrences, each with the relations the
+/// [`RelationProposer`] proposes for it. Batches run in parallel (rayon); the output keeps the occurrences' order.
 pub fn extract(
     model: &Graphmert,
     data: &GraphData,
@@ -103,9 +170,10 @@ pub fn extract(
             by_token.entry(toks[0]).or_default().push(t as u32);
         }
     }
+    let proposer = RelationProposer::new(data, opts.relation_share);
     let mut queries: Vec<(&HeadOccurrence, Relation)> = Vec::new();
     for o in occurrences {
-        for r in 0..RELATIONS.len() as Relation {
+        for r in proposer.propose(data, o.term) {
             if allowed.contains_key(&(ns(o.term), r)) {
                 queries.push((o, r));
             }

@@ -384,3 +384,31 @@ fn the_similarity_filter_is_calibrated_on_seed_triples_and_separates_true_from_c
     assert!(s > 0.0 && s <= 1.0 + 1e-6);
     assert_eq!(xs[0].similarity, xs[1].similarity);
 }
+
+#[test]
+fn relations_are_proposed_from_seed_heads_that_start_with_the_same_word() {
+    use lvmkit_graphmert::extract::RelationProposer;
+    let d = go();
+    let proposer = RelationProposer::new(d, 0.05);
+    let by_name = |name: &str| {
+        d.ontology
+            .terms
+            .iter()
+            .position(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} is a GO term")) as u32
+    };
+    let names = |rs: Vec<u8>| -> Vec<&str> { rs.iter().map(|&r| RELATIONS[r as usize]).collect() };
+    let positive = names(proposer.propose(d, by_name("positive regulation of cell cycle")));
+    assert!(positive.contains(&"positively_regulates"), "{positive:?}");
+    assert!(!positive.contains(&"negatively_regulates"), "{positive:?}");
+    let plain = names(proposer.propose(d, by_name("mitochondrion organization")));
+    assert!(plain.contains(&"is_a"), "{plain:?}");
+    assert!(!plain.iter().any(|r| r.contains("regulates")), "{plain:?}");
+    // 0: every relation.
+    assert_eq!(
+        RelationProposer::new(d, 0.0)
+            .propose(d, by_name("mitochondrion organization"))
+            .len(),
+        RELATIONS.len()
+    );
+}

@@ -45,6 +45,11 @@ pub struct ExtractArgs {
     /// Tails kept per (sequence, head, relation).
     #[arg(long, default_value_t = 3)]
     pub tails: usize,
+    /// Ask about a relation for a head only if seed heads of its namespace whose names start
+    /// with the same word use it in at least this share of their edges (offline stand-in for
+    /// the paper's LLM relation proposals); 0: every relation the namespaces allow.
+    #[arg(long, default_value_t = 0.05)]
+    pub relation_share: f64,
     /// Similarity filter: keep a triple only if cos("head relation tail", sequence) ≥ β with the
     /// sentence encoder. "auto" calibrates β on seed triples (see --keep); a number sets it; 0
     /// keeps all.
@@ -376,6 +381,7 @@ fn extract_filtered(
     let xopts = ExtractOptions {
         top_k: args.top_k,
         tails: args.tails,
+        relation_share: args.relation_share,
         ..Default::default()
     };
     let mut triples = extract(model, d, occurrences, &xopts, true)?;

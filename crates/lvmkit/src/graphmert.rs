@@ -417,11 +417,22 @@ fn extract_filtered(
 }
 
 /// OUT/STEM.jsonl (everything, provenance included) and OUT/STEM.tsv (one line per triple).
-fn write_triples(out: &std::path::Path, stem: &str, triples: &[Extracted]) -> Result<()> {
+/// With `held_out`, each JSON row also says whether its triple is a held-out GO edge.
+fn write_triples(
+    out: &std::path::Path,
+    stem: &str,
+    triples: &[Extracted],
+    held_out: Option<&BTreeSet<(u32, u8, u32)>>,
+) -> Result<()> {
     std::fs::create_dir_all(out)?;
     lvmkit_io::write_atomic(&out.join(format!("{stem}.jsonl")), |w| {
         for x in triples {
-            writeln!(w, "{}", serde_json::to_string(x)?)?;
+            let mut row = serde_json::to_value(x)?;
+            if let Some(truth) = held_out {
+                let s = x.scored();
+                row["held_out_edge"] = truth.contains(&(s.head, s.relation, s.tail)).into();
+            }
+            writeln!(w, "{row}")?;
         }
         Ok(())
     })?;
@@ -520,7 +531,7 @@ fn extract_command(args: &GraphExtractArgs) -> Result<()> {
         restated,
         valid
     );
-    write_triples(&out, "triples", &triples)?;
+    write_triples(&out, "triples", &triples, None)?;
     lvmkit_io::write_json_atomic(
         &out.join("extract.json"),
         &serde_json::json!({
@@ -640,7 +651,12 @@ fn eval(args: &GraphEvalArgs) -> Result<()> {
             "extraction": summary,
         }),
     )?;
-    write_triples(&out, "extracted", &extracted)?;
+    let truth: BTreeSet<(u32, u8, u32)> = split
+        .held_out
+        .iter()
+        .map(|e| (e.child, e.relation, e.parent))
+        .collect();
+    write_triples(&out, "extracted", &extracted, Some(&truth))?;
     println!("wrote {}", out.display());
     Ok(())
 }

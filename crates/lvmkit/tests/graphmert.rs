@@ -159,6 +159,7 @@ fn graphmert_runs_end_to_end_on_go() {
     for t in jsonl(&eval_dir.join("extracted.jsonl")) {
         check_provenance(&t);
         assert!(t["similarity"].as_f64().unwrap() >= beta - 1e-6);
+        assert!(t["held_out_edge"].is_boolean());
     }
 
     // Bad input: named, non-zero exit.

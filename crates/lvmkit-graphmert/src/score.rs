@@ -8,7 +8,7 @@ use crate::go::{Edge, Namespace, Ontology, Relation, RELATIONS};
 use crate::inject::HeadOccurrence;
 use crate::split::SeedSplit;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// One extracted triple with its score (higher is more confident) and source sequence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +88,71 @@ pub fn score(extracted: &[Scored], split: &SeedSplit) -> Scores {
         new_triples: best.len() - restated,
         restated,
     }
+}
+
+/// Precision that also counts what GO implies: a judged triple (held-out head) is right when
+/// it is a held-out edge, or when the full ontology (`edges`: seed and held-out) entails it by
+/// GO's composition rules for its two structural relations: a chain of is_a edges entails
+/// is_a; a chain of is_a and part_of edges with at least one part_of entails part_of. So
+/// "UTP-C complex is_a protein-containing complex", true through a more specific parent, counts
+/// here and not in [`score`]'s precision. Regulation triples count only when exact.
+pub fn implied_precision(extracted: &[Scored], split: &SeedSplit, edges: &[Edge]) -> f64 {
+    const IS_A: Relation = 0;
+    const PART_OF: Relation = 1;
+    let mut up: HashMap<u32, Vec<(u32, bool)>> = HashMap::new();
+    for e in edges {
+        if e.relation == IS_A || e.relation == PART_OF {
+            up.entry(e.child)
+                .or_default()
+                .push((e.parent, e.relation == PART_OF));
+        }
+    }
+    // Every (ancestor, reached through a part_of) from a head.
+    let closure = |head: u32| -> HashSet<(u32, bool)> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![(head, false)];
+        while let Some((node, part)) = stack.pop() {
+            for &(parent, is_part) in up.get(&node).into_iter().flatten() {
+                let next = (parent, part || is_part);
+                if seen.insert(next) {
+                    stack.push(next);
+                }
+            }
+        }
+        seen
+    };
+    let truth: HashSet<(u32, Relation, u32)> = split
+        .held_out
+        .iter()
+        .map(|e| (e.child, e.relation, e.parent))
+        .collect();
+    let judged: BTreeSet<(u32, Relation, u32)> = extracted
+        .iter()
+        .filter(|t| split.held_out_heads.contains(&t.head))
+        .map(|t| (t.head, t.relation, t.tail))
+        .collect();
+    if judged.is_empty() {
+        return 0.0;
+    }
+    let mut cache: HashMap<u32, HashSet<(u32, bool)>> = HashMap::new();
+    let right = judged
+        .iter()
+        .filter(|&&(h, r, t)| {
+            truth.contains(&(h, r, t))
+                || match r {
+                    IS_A => cache
+                        .entry(h)
+                        .or_insert_with(|| closure(h))
+                        .contains(&(t, false)),
+                    PART_OF => cache
+                        .entry(h)
+                        .or_insert_with(|| closure(h))
+                        .contains(&(t, true)),
+                    _ => false,
+                }
+        })
+        .count();
+    right as f64 / judged.len() as f64
 }
 
 /// The text-only baseline: every other GO term named in a head's sequence is a tail, with the
@@ -173,5 +238,38 @@ mod tests {
         assert!((sc.recall - 2.0 / 3.0).abs() < 1e-12); // 2 of 3 held-out edges
         assert!((sc.hits_at_1 - 1.0 / 3.0).abs() < 1e-12); // only (5, part_of, 7) at rank 1
         assert!((sc.hits_at_10 - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn implied_precision_follows_gos_composition_rules() {
+        let e = |child, relation, parent| Edge {
+            child,
+            relation,
+            parent,
+        };
+        // 5 is_a 6 (held out), 6 is_a 7, 7 part_of 8, 8 is_a 9; 5 regulates 10 (held out).
+        let split = SeedSplit {
+            seed: vec![e(6, 0, 7), e(7, 1, 8), e(8, 0, 9)],
+            held_out: vec![e(5, 0, 6), e(5, 2, 10)],
+            held_out_heads: BTreeSet::from([5]),
+        };
+        let all: Vec<Edge> = split.seed.iter().chain(&split.held_out).copied().collect();
+        let s = |relation, tail| Scored {
+            head: 5,
+            relation,
+            tail,
+            score: 0.0,
+            seq: 0,
+        };
+        let p = |x: &[Scored]| implied_precision(x, &split, &all);
+        assert_eq!(p(&[s(0, 6)]), 1.0); // exact
+        assert_eq!(p(&[s(0, 7)]), 1.0); // is_a ∘ is_a
+        assert_eq!(p(&[s(0, 8)]), 0.0); // through part_of: not is_a
+        assert_eq!(p(&[s(1, 8)]), 1.0); // is_a ∘ is_a ∘ part_of
+        assert_eq!(p(&[s(1, 9)]), 1.0); // … ∘ is_a after the part_of
+        assert_eq!(p(&[s(1, 7)]), 0.0); // no part_of on the way
+        assert_eq!(p(&[s(2, 10)]), 1.0); // regulation: exact only
+        assert_eq!(p(&[s(2, 7)]), 0.0);
+        assert_eq!(p(&[s(0, 7), s(0, 11)]), 0.5);
     }
 }

@@ -148,11 +148,19 @@ fn graphmert_runs_end_to_end_on_go() {
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["graphmert", "text_only", "graph_only"]);
     for r in rows {
-        for k in ["precision", "recall", "hits@1", "hits@10", "validity"] {
+        for k in [
+            "precision",
+            "implied_precision",
+            "recall",
+            "hits@1",
+            "hits@10",
+            "validity",
+        ] {
             let v = r[k].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&v), "{k} = {v}");
         }
         assert!(r["triples"].as_u64().is_some() && r["new_triples"].as_u64().is_some());
+        assert!(r["implied_precision"].as_f64() >= r["precision"].as_f64());
     }
     let beta = eval["extraction"]["beta"].as_f64().unwrap();
     assert!(beta > 0.0 && beta < 1.0, "calibrated β {beta}");

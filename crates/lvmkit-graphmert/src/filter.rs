@@ -110,14 +110,10 @@ pub fn calibrate(
     if usable.is_empty() {
         anyhow::bail!("no seed triple has a head with a definition to calibrate on");
     }
-    let by_namespace: BTreeMap<_, Vec<u32>> =
-        ont.terms
-            .iter()
-            .enumerate()
-            .fold(BTreeMap::new(), |mut m, (i, t)| {
-                m.entry(t.namespace).or_insert_with(Vec::new).push(i as u32);
-                m
-            });
+    let mut by_namespace: BTreeMap<_, Vec<u32>> = BTreeMap::new();
+    for (i, t) in ont.terms.iter().enumerate() {
+        by_namespace.entry(t.namespace).or_default().push(i as u32);
+    }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut pairs = Vec::with_capacity(2 * samples);
     for _ in 0..samples {

@@ -92,24 +92,24 @@ pub struct EpochRecord {
     pub decay_offsets: Vec<f32>,
 }
 
+/// An epoch's loss terms: the sum of each batch's means, and how many batches.
 #[derive(Default)]
 struct Sums {
-    mlm: (f64, usize, usize),
-    sbo: (f64, usize),
-    mnm: (f64, usize, usize),
-    total: (f64, usize),
+    batches: Terms,
+    count: usize,
 }
 
 impl Sums {
     fn metrics(&self) -> Metrics {
         let div = |a: f64, n: usize| if n == 0 { 0.0 } else { a / n as f64 };
+        let t = &self.batches;
         Metrics {
-            loss: div(self.total.0, self.total.1),
-            mlm_loss: div(self.mlm.0, self.total.1),
-            sbo_loss: div(self.sbo.0, self.total.1),
-            mnm_loss: div(self.mnm.0, self.total.1),
-            mlm_accuracy: div(self.mlm.1 as f64, self.mlm.2),
-            mnm_accuracy: div(self.mnm.1 as f64, self.mnm.2),
+            loss: div(t.total, self.count),
+            mlm_loss: div(t.mlm.0, self.count),
+            sbo_loss: div(t.sbo.0, self.count),
+            mnm_loss: div(t.mnm.0, self.count),
+            mlm_accuracy: div(t.mlm.1 as f64, t.mlm.2),
+            mnm_accuracy: div(t.mnm.1 as f64, t.mnm.2),
         }
     }
 }
@@ -142,6 +142,23 @@ struct Terms {
     sbo: (f64, usize),
     mnm: (f64, usize, usize),
     total: f64,
+}
+
+impl Terms {
+    fn add(&mut self, o: &Terms) {
+        self.mlm = (
+            self.mlm.0 + o.mlm.0,
+            self.mlm.1 + o.mlm.1,
+            self.mlm.2 + o.mlm.2,
+        );
+        self.sbo = (self.sbo.0 + o.sbo.0, self.sbo.1 + o.sbo.1);
+        self.mnm = (
+            self.mnm.0 + o.mnm.0,
+            self.mnm.1 + o.mnm.1,
+            self.mnm.2 + o.mnm.2,
+        );
+        self.total += o.total;
+    }
 }
 
 /// Run one batch: mask it (from `rng`), cut it into `pass.shards` parts, run the parts in
@@ -189,15 +206,7 @@ fn run_batch(
     let mut terms = Terms::default();
     for r in results {
         let (t, g) = r?;
-        terms.mlm.0 += t.mlm.0;
-        terms.mlm.1 += t.mlm.1;
-        terms.mlm.2 += t.mlm.2;
-        terms.sbo.0 += t.sbo.0;
-        terms.sbo.1 += t.sbo.1;
-        terms.mnm.0 += t.mnm.0;
-        terms.mnm.1 += t.mnm.1;
-        terms.mnm.2 += t.mnm.2;
-        terms.total += t.total;
+        terms.add(&t);
         match (&mut grads, g) {
             (Some(all), Some(g)) => all.extend(g)?,
             (None, g) => grads = g,
@@ -207,16 +216,8 @@ fn run_batch(
     if !terms.total.is_finite() {
         bail!("the loss became {}", terms.total);
     }
-    sums.mlm.0 += terms.mlm.0;
-    sums.mlm.1 += terms.mlm.1;
-    sums.mlm.2 += terms.mlm.2;
-    sums.sbo.0 += terms.sbo.0;
-    sums.sbo.1 += terms.sbo.1;
-    sums.mnm.0 += terms.mnm.0;
-    sums.mnm.1 += terms.mnm.1;
-    sums.mnm.2 += terms.mnm.2;
-    sums.total.0 += terms.total;
-    sums.total.1 += 1;
+    sums.batches.add(&terms);
+    sums.count += 1;
     Ok(grads)
 }
 

@@ -1,6 +1,6 @@
 //! Where a GraphMERT training step goes: forward (encoder), heads + losses, backward, AdamW.
 //!
-//!   cargo run --release -p lvmkit-graphmert --example step_profile -- [PRESET] [BATCH]
+//!   cargo run --release -p lvmkit-graphmert --example graphmert_step_profile -- [PRESET] [BATCH]
 //!
 //! With DETACH=1 the heads' losses do not reach the encoder, so "backward" is the heads' alone.
 //!

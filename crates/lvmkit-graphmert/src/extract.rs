@@ -138,7 +138,8 @@ fn first_word(name: &str) -> String {
 }
 
 /// Top-k extraction for the given head occurrences, each with the relations the
-/// [`RelationProposer`] proposes for it. Batches run in parallel (rayon); the output keeps the occurrences' order.
+/// [`RelationProposer`] proposes for it. Batches run in parallel (rayon); the output keeps the
+/// occurrences' order.
 pub fn extract(
     model: &Graphmert,
     data: &GraphData,

@@ -185,8 +185,7 @@ fn data(args: &GraphDataArgs) -> Result<()> {
         min_per_relation: args.min_per_relation,
         seed: args.seed,
     };
-    let go = args.data.data.join("graphs/gene-ontology/GO.sqlite");
-    let encoder = args.data.data.join("encoders/all-MiniLM-L6-v2");
+    let (go, encoder) = (go_sqlite(&args.data.data), encoder_dir(&args.data.data));
     let d = GraphData::build(&go, &encoder, &opts)?;
     let r = &d.report;
     println!(
@@ -248,8 +247,7 @@ fn data(args: &GraphDataArgs) -> Result<()> {
 }
 
 fn train(args: &GraphTrainArgs) -> Result<()> {
-    let go = args.data.data.join("graphs/gene-ontology/GO.sqlite");
-    let encoder = args.data.data.join("encoders/all-MiniLM-L6-v2");
+    let (go, encoder) = (go_sqlite(&args.data.data), encoder_dir(&args.data.data));
     // The preset fixes the chain layout; the data is cut to it.
     let probe = lvmkit_graphmert::model::GraphmertConfig::preset(&args.preset, 1, 1)?;
     let opts = DataOptions {
@@ -319,6 +317,16 @@ fn train(args: &GraphTrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// GO's SQLite file under the data folder (`lvmkit fetch` puts it there).
+fn go_sqlite(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("graphs/gene-ontology/GO.sqlite")
+}
+
+/// The sentence encoder whose WordPiece vocabulary GraphMERT uses and whose embeddings filter.
+fn encoder_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("encoders/all-MiniLM-L6-v2")
+}
+
 /// A trained run and the data it was trained on (same layout and split seed).
 fn load_run_and_data(
     data_dir: &std::path::Path,
@@ -330,11 +338,7 @@ fn load_run_and_data(
         seed: settings.seed,
         ..Default::default()
     };
-    let d = GraphData::build(
-        &data_dir.join("graphs/gene-ontology/GO.sqlite"),
-        &data_dir.join("encoders/all-MiniLM-L6-v2"),
-        &opts,
-    )?;
+    let d = GraphData::build(&go_sqlite(data_dir), &encoder_dir(data_dir), &opts)?;
     if d.vocab.size != model.config.vocab {
         anyhow::bail!(
             "the run's vocabulary ({}) is not the encoder's ({})",
@@ -366,7 +370,7 @@ fn extract_filtered(
     d: &GraphData,
     occurrences: &[HeadOccurrence],
     args: &ExtractArgs,
-    encoder_dir: &std::path::Path,
+    encoder: &std::path::Path,
     seed: u64,
 ) -> Result<(Vec<Extracted>, ExtractSummary)> {
     let fixed_beta: Option<f32> = match args.similarity.as_str() {
@@ -389,7 +393,7 @@ fn extract_filtered(
     let mut calibration = None;
     let mut beta = fixed_beta.unwrap_or(0.0);
     if fixed_beta != Some(0.0) && !triples.is_empty() {
-        let enc = lvmkit_encode::SentenceEncoder::load(encoder_dir)?;
+        let enc = lvmkit_encode::SentenceEncoder::load(encoder)?;
         if fixed_beta.is_none() {
             let c = filter::calibrate(&enc, d, 2000, args.keep, seed)?;
             eprintln!(
@@ -498,13 +502,12 @@ fn extract_command(args: &GraphExtractArgs) -> Result<()> {
         occurrences.len(),
         sequences.len()
     );
-    let encoder_dir = args.data.data.join("encoders/all-MiniLM-L6-v2");
     let (triples, summary) = extract_filtered(
         &model,
         &d,
         &occurrences,
         &args.extract,
-        &encoder_dir,
+        &encoder_dir(&args.data.data),
         settings.seed,
     )?;
     let scored: Vec<Scored> = triples.iter().map(Extracted::scored).collect();
@@ -582,13 +585,12 @@ fn eval(args: &GraphEvalArgs) -> Result<()> {
         heads.len(),
         occurrences.len()
     );
-    let encoder_dir = args.data.data.join("encoders/all-MiniLM-L6-v2");
     let (extracted, summary) = extract_filtered(
         &model,
         &d,
         &occurrences,
         &args.extract,
-        &encoder_dir,
+        &encoder_dir(&args.data.data),
         settings.seed,
     )?;
 

@@ -5,15 +5,28 @@
 //! strips markup down to the prose a reader sees, and segments it with a rule-based
 //! segmenter ([`split_sentences`]). Readers stream: [`ingest_path`] hands each [`Document`] to
 //! a callback as soon as it is complete, in a deterministic order.
+//!
+//! Modules:
+//!
+//! - [`segment`]: the rule-based sentence segmenter, the [`Block`] type and the word limits.
+//! - [`markup`]: reStructuredText and Markdown to prose blocks.
+//! - [`wikitext`]: MediaWiki wikitext to prose blocks.
+//! - `ingest` (private): [`ingest_to_file`], several inputs into one corpus JSONL file.
+//! - [`entities`]: HTML character references, shared by the wikitext and Markdown strippers.
+//! - `abbrev` (private): the abbreviation word lists the segmenter consults.
+//! - `readers` (private): one streaming reader per [`Format`].
+//! - `fsutil` (private): deterministic folder listings and careful text loading for the readers.
 
 mod abbrev;
 pub mod entities;
 mod fsutil;
+mod ingest;
 pub mod markup;
 mod readers;
 pub mod segment;
 pub mod wikitext;
 
+pub use ingest::ingest_to_file;
 pub use segment::{split_sentences, Block, SegmentConfig};
 
 use anyhow::{bail, Context, Result};

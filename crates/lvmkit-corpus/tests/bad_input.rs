@@ -1,5 +1,6 @@
-//! Error handling and format detection on small synthetic inputs (always run), plus the
-//! truncated-dump case on a copy of the real Wikipedia sample when it is available.
+//! Error handling and format detection on small synthetic inputs, plus the truncated-dump case
+//! on a copy of the real Wikipedia sample (fetched by `lvmkit fetch`; that test fails without
+//! it).
 
 use lvmkit_corpus::{detect_format, ingest_path, Document, Format, IngestStats, SegmentConfig};
 use std::io::Write;
@@ -124,12 +125,9 @@ fn truncated_xml_is_an_error() {
 
 #[test]
 fn truncated_real_dump_is_an_error() {
-    let real =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/corpora/enwiki-sample.xml.bz2");
-    if !real.is_file() {
-        eprintln!("skipping: {} does not exist", real.display());
-        return;
-    }
+    let real = lvmkit_sources::fetched(&["enwiki-sample"])
+        .corpus("enwiki-sample")
+        .unwrap();
     let bytes = std::fs::read(&real).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     for (name, len) in [

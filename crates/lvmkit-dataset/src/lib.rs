@@ -18,5 +18,5 @@ pub mod npz;
 pub mod split;
 
 pub use build::{build, from_vectors, BuildInput, BuildOptions, VectorDocument};
-pub use layout::{Dataset, DocumentEntry, Manifest, SplitSummary, Window};
+pub use layout::{Dataset, DocumentEntry, Manifest, Split, SplitSummary, Window};
 pub use split::SplitRatios;

@@ -7,18 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-fn data_dir() -> PathBuf {
-    let data = std::env::var_os("LVMKIT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"));
-    assert!(
-        data.join("encoders/all-MiniLM-L6-v2/model.safetensors")
-            .exists()
-            && data.join("corpora/brown").exists(),
-        "real data missing under {}: run `cargo run --release -p lvmkit -- fetch` first",
-        data.display()
-    );
-    data
+/// The fetched default encoder (all-MiniLM-L6-v2); fails, naming the fetch command, without it.
+fn default_encoder() -> SentenceEncoder {
+    let data = lvmkit_sources::fetched(&[lvmkit_sources::DEFAULT_ENCODER]);
+    SentenceEncoder::load(&data.default_encoder()).unwrap()
 }
 
 fn ingest(path: &Path, format: Format) -> Vec<Document> {
@@ -49,13 +41,14 @@ fn write_jsonl(path: &Path, docs: &[Document]) {
 /// A small real corpus: 24 Brown samples plus two short SOTU addresses, and two Wikipedia
 /// articles as the out-of-distribution set.
 fn corpora(dir: &Path) -> (PathBuf, PathBuf, Vec<Document>, Vec<Document>) {
-    let data = data_dir();
-    let brown = ingest(&data.join("corpora/brown"), Format::Brown);
-    let mut sotu = ingest(&data.join("corpora/sotu"), Format::Sotu);
+    let data = lvmkit_sources::fetched(&["brown", "sotu", "enwiki-sample"]);
+    let corpus = |name| data.corpus(name).unwrap();
+    let brown = ingest(&corpus("brown"), Format::Brown);
+    let mut sotu = ingest(&corpus("sotu"), Format::Sotu);
     sotu.sort_by_key(|d| d.sentences.len());
     let mut docs: Vec<Document> = brown.into_iter().step_by(20).take(24).collect();
     docs.extend(sotu.into_iter().take(2));
-    let mut wiki = ingest(&data.join("corpora/enwiki-sample.xml.bz2"), Format::Wiki);
+    let mut wiki = ingest(&corpus("enwiki-sample"), Format::Wiki);
     wiki.sort_by_key(|d| d.sentences.len());
     let ood: Vec<Document> = wiki
         .into_iter()
@@ -82,7 +75,7 @@ fn options(cache: &Path) -> BuildOptions {
 fn datasets_split_by_document_window_inside_documents_and_repeat_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let (corpus, ood, docs, ood_docs) = corpora(tmp.path());
-    let encoder = SentenceEncoder::load(&data_dir().join("encoders/all-MiniLM-L6-v2")).unwrap();
+    let encoder = default_encoder();
     let inputs = [
         BuildInput {
             path: corpus.clone(),
@@ -212,7 +205,7 @@ fn datasets_split_by_document_window_inside_documents_and_repeat_exactly() {
 #[test]
 fn a_non_dataset_folder_is_never_overwritten_and_bad_corpora_name_their_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let encoder = SentenceEncoder::load(&data_dir().join("encoders/all-MiniLM-L6-v2")).unwrap();
+    let encoder = default_encoder();
     let corpus = tmp.path().join("c.jsonl");
     std::fs::write(
         &corpus,

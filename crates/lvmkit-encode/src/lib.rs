@@ -5,9 +5,10 @@
 //! (BERT family or T5 encoder), [`pooling`] reduces token states under the attention mask,
 //! [`encoder`] adds the optional Dense layers and normalisation and batches texts by length,
 //! and [`cache`] remembers embeddings by (encoder fingerprint, text hash) so an unchanged corpus
-//! is never embedded twice.
+//! is never embedded twice. [`bench`] measures sentences per second.
 
 pub mod backbone;
+pub mod bench;
 pub mod bert;
 pub mod cache;
 pub mod encoder;

@@ -5,11 +5,13 @@
 //! context-mean, global-mean and a closed-form [`ridge`] regression), by mean cosine and by
 //! retrieval of the true next concept among every concept of the split ([`retrieval`]). A
 //! document-level bootstrap ([`bootstrap`]) says whether a model's lead over the best baseline
-//! is real. [`report`] puts it together; [`plot`] draws SVG figures.
+//! is real. [`report`] puts it together, [`render`] prints it as text or Markdown, and
+//! [`plot`] draws SVG figures.
 
 pub mod baselines;
 pub mod bootstrap;
 pub mod plot;
+pub mod render;
 pub mod report;
 pub mod retrieval;
 pub mod ridge;
@@ -22,9 +24,9 @@ pub(crate) mod testdata;
 
 pub use bootstrap::{cluster_bootstrap, BootstrapInterval};
 pub use plot::{plot_cosine_histogram, plot_training_curves, EpochPoint};
+pub use render::{markdown_table, render_table};
 pub use report::{
-    evaluate, markdown_table, render_table, Comparison, EvalOptions, EvalReport, EvalRow,
-    ModelPredictions, RidgeInfo, RowKind,
+    evaluate, Comparison, EvalOptions, EvalReport, EvalRow, ModelPredictions, RidgeInfo, RowKind,
 };
 pub use retrieval::{Bank, BankIndex, RetrievalMetrics};
 pub use ridge::{AlphaScore, Ridge};

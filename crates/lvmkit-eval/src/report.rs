@@ -1,11 +1,11 @@
 //! One evaluation of a split: models and baselines on the same windows, retrieval over the same
-//! bank, and each model against the best baseline with a document-bootstrap interval.
+//! bank, and each model against the best baseline with a document-bootstrap interval. The
+//! report is data; [`crate::render`] prints it.
 
 use anyhow::{bail, Result};
 use lvmkit_dataset::{Dataset, Window};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::fmt::Write;
 use std::time::Instant;
 
 use crate::baselines::{self, CONTEXT_MEAN, COPY_LAST, GLOBAL_MEAN, RIDGE};
@@ -294,137 +294,6 @@ impl Scorer<'_> {
     }
 }
 
-fn kind_name(k: RowKind) -> &'static str {
-    match k {
-        RowKind::Model => "model",
-        RowKind::Baseline => "baseline",
-    }
-}
-
-const HEADERS: [&str; 8] = [
-    "name",
-    "kind",
-    "cosine",
-    "recall@1",
-    "recall@5",
-    "recall@10",
-    "mrr",
-    "median rank",
-];
-
-fn cells(r: &EvalRow) -> [String; 8] {
-    let m = &r.retrieval;
-    [
-        r.name.clone(),
-        kind_name(r.kind).to_string(),
-        format!("{:.4}", r.cosine),
-        format!("{:.4}", m.recall_at_1),
-        format!("{:.4}", m.recall_at_5),
-        format!("{:.4}", m.recall_at_10),
-        format!("{:.4}", m.mrr),
-        format!("{}", m.median_rank),
-    ]
-}
-
-fn heading(r: &EvalReport) -> String {
-    format!(
-        "split {}: {} windows in {} documents; targets ranked among the {} {} concepts; dataset {}",
-        r.split,
-        r.windows,
-        r.documents,
-        r.bank_size,
-        r.bank,
-        &r.dataset[..r.dataset.len().min(12)]
-    )
-}
-
-fn comparison_line(c: &Comparison) -> String {
-    format!(
-        "{} − {} (best baseline): Δcosine {:+.4}, 95% CI [{:+.4}, {:+.4}] ({} {} resamples)",
-        c.model, c.best_baseline, c.delta, c.ci95[0], c.ci95[1], c.resamples, c.unit
-    )
-}
-
-/// An aligned plain-text table for the terminal, the comparisons under it.
-pub fn render_table(r: &EvalReport) -> String {
-    let rows: Vec<[String; 8]> = r.rows.iter().map(cells).collect();
-    let widths: Vec<usize> = (0..HEADERS.len())
-        .map(|c| {
-            rows.iter()
-                .map(|row| row[c].chars().count())
-                .chain([HEADERS[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cols: &[String]| -> String {
-        let parts: Vec<String> = cols
-            .iter()
-            .enumerate()
-            .map(|(c, s)| {
-                // Names and kinds read left to right; numbers line up on the right.
-                if c < 2 {
-                    format!("{s:<w$}", w = widths[c])
-                } else {
-                    format!("{s:>w$}", w = widths[c])
-                }
-            })
-            .collect();
-        parts.join("  ").trim_end().to_string()
-    };
-    let mut out = String::new();
-    writeln!(out, "{}", heading(r)).unwrap();
-    let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
-    writeln!(out, "{}", line(&headers)).unwrap();
-    let total = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-    writeln!(out, "{}", "-".repeat(total)).unwrap();
-    for row in &rows {
-        writeln!(out, "{}", line(row)).unwrap();
-    }
-    if let Some(ri) = &r.ridge {
-        writeln!(
-            out,
-            "ridge: α = {:.4} chosen on val (val cosine {:.4})",
-            ri.alpha, ri.val_cosine
-        )
-        .unwrap();
-    }
-    for c in &r.comparisons {
-        writeln!(out, "{}", comparison_line(c)).unwrap();
-    }
-    out
-}
-
-/// The same table in Markdown, comparisons as a list under it.
-pub fn markdown_table(r: &EvalReport) -> String {
-    let mut out = String::new();
-    writeln!(out, "{}\n", heading(r)).unwrap();
-    writeln!(out, "| {} |", HEADERS.join(" | ")).unwrap();
-    let align: Vec<&str> = (0..HEADERS.len())
-        .map(|c| if c < 2 { "---" } else { "---:" })
-        .collect();
-    writeln!(out, "|{}|", align.join("|")).unwrap();
-    for row in &r.rows {
-        let cells = cells(row).map(|s| s.replace('|', "\\|"));
-        writeln!(out, "| {} |", cells.join(" | ")).unwrap();
-    }
-    if !r.comparisons.is_empty() || r.ridge.is_some() {
-        out.push('\n');
-    }
-    if let Some(ri) = &r.ridge {
-        writeln!(
-            out,
-            "- ridge: α = {:.4} chosen on val (val cosine {:.4})",
-            ri.alpha, ri.val_cosine
-        )
-        .unwrap();
-    }
-    for c in &r.comparisons {
-        writeln!(out, "- {}", comparison_line(c)).unwrap();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,10 +424,10 @@ mod tests {
             report
         );
 
-        let table = render_table(&report);
+        let table = crate::render::render_table(&report);
         assert!(table.contains("oracle") && table.contains("recall@10"));
         assert!(table.contains("best baseline"));
-        let md = markdown_table(&report);
+        let md = crate::render::markdown_table(&report);
         assert!(md.contains("| oracle | model | 1.0000 | 1.0000 |"), "{md}");
     }
 

@@ -24,13 +24,13 @@ use std::hash::{Hash, Hasher};
 use crate::linalg::{tensor, values};
 
 /// Which concepts a target is ranked among.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Bank {
     /// Every concept of the evaluated split's documents.
     #[default]
     Split,
-    /// Every concept of the dataset.
+    /// Every concept of the dataset: harder, slower.
     Corpus,
 }
 

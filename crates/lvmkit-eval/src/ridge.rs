@@ -16,7 +16,7 @@ use lvmkit_dataset::{Dataset, Window};
 use rayon::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -299,7 +299,7 @@ impl Ridge {
             .flat_map(|g| [g.scale, g.alpha, g.val_cosine])
             .flat_map(|x| x.to_le_bytes())
             .collect();
-        let meta: HashMap<String, String> = [
+        let meta: BTreeMap<String, String> = [
             ("format", FORMAT.to_string()),
             ("dataset", self.dataset.clone()),
             ("context", self.context.to_string()),
@@ -312,7 +312,8 @@ impl Ridge {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let bytes = safetensors::serialize(
+        lvmkit_io::safetensors::write(
+            path,
             [
                 ("weight", TensorView::new(Dtype::F32, vec![p, d], &wb)?),
                 ("bias", TensorView::new(Dtype::F32, vec![d], &bb)?),
@@ -321,9 +322,8 @@ impl Ridge {
                     TensorView::new(Dtype::F64, vec![self.grid.len(), 3], &gb)?,
                 ),
             ],
-            Some(meta),
-        )?;
-        lvmkit_io::write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+            &meta,
+        )
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -333,8 +333,18 @@ impl Ridge {
             .with_context(|| format!("{} is not a safetensors file", path.display()))?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
             .with_context(|| format!("{} is not a safetensors file", path.display()))?;
-        let empty = HashMap::new();
-        let meta = header.metadata().as_ref().unwrap_or(&empty);
+        // Files written before the one writer kept each field as its own metadata key.
+        let meta: BTreeMap<String, String> = match lvmkit_io::safetensors::metadata(&bytes)
+            .with_context(|| path.display().to_string())?
+        {
+            Some(m) => m,
+            None => header
+                .metadata()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        };
         let field = |k: &str| -> Result<&String> {
             meta.get(k).with_context(|| {
                 format!(

@@ -4,13 +4,14 @@
 //!
 //! With DETACH=1 the heads' losses do not reach the encoder, so "backward" is the heads' alone.
 //!
-//! Needs the fetched data (`lvmkit fetch`) under ./data or $LVMKIT_DATA.
+//! Needs the fetched data (`lvmkit fetch`) in $LVMKIT_DATA, else the repository's data/.
 
 use candle_core::Device;
 use lvmkit_graphmert::masking::{masked_batch, MaskingConfig};
-use lvmkit_graphmert::model::{cross_entropy, Graphmert, GraphmertConfig};
+use lvmkit_graphmert::model::{cross_entropy, Graphmert, GraphmertConfig, Preset};
 use lvmkit_graphmert::{DataOptions, GraphData, RELATIONS};
 use lvmkit_models::nn::{Mode, ParamStore};
+use lvmkit_sources::{DataDir, DEFAULT_ENCODER, GENE_ONTOLOGY};
 use lvmkit_train::optim::{AdamW, AdamWConfig};
 use rand::SeedableRng;
 use std::collections::HashMap;
@@ -18,19 +19,21 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let preset = args.get(1).map(String::as_str).unwrap_or("tiny");
+    let name = args.get(1).map(String::as_str).unwrap_or("tiny");
+    let preset = <Preset as clap::ValueEnum>::from_str(name, true)
+        .map_err(|e| anyhow::anyhow!("preset '{name}': {e}"))?;
     let batch: usize = args.get(2).and_then(|b| b.parse().ok()).unwrap_or(16);
-    let data = std::path::PathBuf::from(std::env::var("LVMKIT_DATA").unwrap_or("data".into()));
-    let probe = GraphmertConfig::preset(preset, 1, 1)?;
-    let d = GraphData::build(
-        &data.join("graphs/gene-ontology/GO.sqlite"),
-        &data.join("encoders/all-MiniLM-L6-v2"),
+    let data = DataDir::of_repository();
+    data.require(&[GENE_ONTOLOGY, DEFAULT_ENCODER])?;
+    let probe = GraphmertConfig::preset(preset, 1, 1);
+    let d = GraphData::from_data_dir(
+        &data,
         &DataOptions {
             layout: probe.layout,
             ..Default::default()
         },
     )?;
-    let config = GraphmertConfig::preset(preset, d.vocab.size, RELATIONS.len())?;
+    let config = GraphmertConfig::preset(preset, d.vocab.size, RELATIONS.len());
     let mut ps = ParamStore::new(1, &Device::Cpu);
     let model = Graphmert::new(&mut ps, &config)?;
     let mut opt = AdamW::new(ps.vars(), AdamWConfig::default())?;
@@ -82,7 +85,7 @@ fn main() -> anyhow::Result<()> {
     }
     let n = (steps - 2) as f64 * 1e-3;
     println!(
-        "{preset}, batch {batch}, {} params: encoder {:.0} ms, heads+loss {:.0} ms, backward {:.0} ms, AdamW {:.0} ms per step",
+        "{name}, batch {batch}, {} params: encoder {:.0} ms, heads+loss {:.0} ms, backward {:.0} ms, AdamW {:.0} ms per step",
         ps.num_params(),
         fwd / n,
         heads / n,

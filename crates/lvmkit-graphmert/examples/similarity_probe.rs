@@ -1,7 +1,12 @@
 //! How well does a sentence-encoder similarity separate true seed triples from corrupted ones?
 //! Seed edges only (never the held-out ones). Prints the AUC of several ways to compare.
+//!
+//!   cargo run --release -p lvmkit-graphmert --example similarity_probe
+//!
+//! Needs the fetched data (`lvmkit fetch`) in $LVMKIT_DATA, else the repository's data/.
 use lvmkit_encode::{EncodeOptions, SentenceEncoder};
 use lvmkit_graphmert::{DataOptions, GraphData, RELATIONS};
+use lvmkit_sources::{DataDir, DEFAULT_ENCODER, GENE_ONTOLOGY};
 use rand::{Rng, SeedableRng};
 
 fn auc(pos: &[f32], neg: &[f32]) -> f64 {
@@ -21,14 +26,10 @@ fn auc(pos: &[f32], neg: &[f32]) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let data = std::path::PathBuf::from("data");
-    let enc_dir = data.join("encoders/all-MiniLM-L6-v2");
-    let d = GraphData::build(
-        &data.join("graphs/gene-ontology/GO.sqlite"),
-        &enc_dir,
-        &DataOptions::default(),
-    )?;
-    let enc = SentenceEncoder::load(&enc_dir)?;
+    let data = DataDir::of_repository();
+    data.require(&[GENE_ONTOLOGY, DEFAULT_ENCODER])?;
+    let d = GraphData::from_data_dir(&data, &DataOptions::default())?;
+    let enc = SentenceEncoder::load(&data.default_encoder())?;
     let own: std::collections::HashMap<u32, usize> =
         d.sequences.iter().map(|s| (s.term, s.id)).collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);

@@ -5,9 +5,14 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How many roots a graph has and how many leaves each root (also `graphmert data`'s flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 pub struct ChainLayout {
+    /// Root nodes per sequence (text tokens; the paper: 128).
+    #[arg(long, default_value_t = 64)]
     pub roots: usize,
+    /// Leaves per root (tail tokens; the paper: 7).
+    #[arg(long, default_value_t = 7)]
     pub leaves: usize,
 }
 

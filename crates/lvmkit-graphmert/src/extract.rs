@@ -17,28 +17,29 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// How tails are formed (also the CLI's flags).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, clap::Args)]
 pub struct ExtractOptions {
     /// Tokens read at the masked leaf (the paper: 20).
+    #[arg(long, default_value_t = 20)]
     pub top_k: usize,
     /// Tails kept per (sequence, head, relation).
+    #[arg(long, default_value_t = 3)]
     pub tails: usize,
     /// Queries per forward pass.
+    #[arg(long = "extract-batch", default_value_t = 32)]
     pub batch: usize,
-    /// Ask about a relation for a head only when seed heads like it (see [`RelationProposer`])
-    /// carry it in at least this share of their edges; 0 asks about every relation GO's
+    /// Ask about a relation for a head only if seed heads of its namespace whose names start
+    /// with the same word (see [`RelationProposer`]) use it in at least this share of their
+    /// edges (offline stand-in for the paper's LLM relation proposals); 0: every relation the
     /// namespaces allow.
+    #[arg(long, default_value_t = 0.05)]
     pub relation_share: f64,
 }
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        Self {
-            top_k: 20,
-            tails: 3,
-            batch: 32,
-            relation_share: 0.05,
-        }
+        lvmkit_io::setting::defaults()
     }
 }
 

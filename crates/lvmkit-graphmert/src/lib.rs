@@ -13,8 +13,12 @@
 //! - [`score`]: precision, recall, Hits@k against the held-out edges; the text-only baseline.
 //! - [`transe`]: the graph-only baseline, TransE on the seed edges.
 //! - [`validity`]: ValidityScore by GO's own rules (namespaces, self-loops, is_a cycles).
+//! - [`filter`]: the β similarity filter, calibrated on seed triples.
+//! - [`evaluate`]: extraction with the filter, GraphMERT next to both baselines, the table,
+//!   and the files `lvmkit graphmert extract` and `eval` write.
 
 pub mod chain;
+pub mod evaluate;
 pub mod extract;
 pub mod filter;
 pub mod go;
@@ -48,32 +52,65 @@ pub struct GraphData {
     pub report: InjectionReport,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// How the GO data is cut (also `graphmert data`'s flags).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, clap::Args)]
 pub struct DataOptions {
+    #[command(flatten)]
     pub layout: ChainLayout,
-    /// Share of seed edges held out (whole heads' edge sets).
+    /// Share of seed edges held out for scoring extraction (whole heads' edge sets), in [0, 1).
+    #[arg(long, default_value_t = 0.15)]
     pub held_out: f64,
     /// Relations with fewer examples are not injected.
+    #[arg(long, default_value_t = 100)]
     pub min_per_relation: usize,
+    /// Seed of the held-out split.
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
 
 impl Default for DataOptions {
     fn default() -> Self {
-        Self {
-            layout: ChainLayout {
-                roots: 64,
-                leaves: 7,
-            },
-            held_out: 0.15,
-            min_per_relation: 100,
-            seed: 42,
-        }
+        lvmkit_io::setting::defaults()
     }
 }
 
 impl GraphData {
+    /// From the fetched Gene Ontology and default encoder (whose WordPiece vocabulary GraphMERT
+    /// uses) in the data folder.
+    pub fn from_data_dir(data: &lvmkit_sources::DataDir, opts: &DataOptions) -> Result<Self> {
+        Self::build(&data.gene_ontology(), &data.default_encoder(), opts)
+    }
+
+    /// OUT/injection.json (the report: candidates and injected triples per relation) and
+    /// OUT/injected.jsonl (each injected triple with its sequence's text and GO ids).
+    pub fn write_injection(&self, out: &Path) -> Result<()> {
+        std::fs::create_dir_all(out)?;
+        lvmkit_io::write_json_atomic(&out.join("injection.json"), &self.report)?;
+        let term = |t: u32| &self.ontology.terms[t as usize];
+        lvmkit_io::write_atomic(&out.join("injected.jsonl"), |w| {
+            for t in &self.injected {
+                let row = serde_json::json!({
+                    "seq": t.seq,
+                    "text": self.sequences[t.seq].text,
+                    "head": term(t.head).name,
+                    "head_go_id": term(t.head).go_id,
+                    "relation": RELATIONS[t.relation as usize],
+                    "tail": term(t.tail).name,
+                    "tail_go_id": term(t.tail).go_id,
+                    "root": t.root,
+                    "head_len": t.head_len,
+                });
+                writeln!(w, "{row}")?;
+            }
+            Ok(())
+        })
+    }
+
     pub fn build(go_sqlite: &Path, encoder_dir: &Path, opts: &DataOptions) -> Result<Self> {
+        if !(0.0..1.0).contains(&opts.held_out) {
+            let msg = format!("must be in [0, 1), got {}", opts.held_out);
+            return Err(lvmkit_io::setting_error("held_out", msg).into());
+        }
         let ontology = Ontology::open(go_sqlite)?;
         let vocab = Vocab::load(encoder_dir)?;
         let split = split::hold_out(&ontology, opts.held_out, opts.seed);

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lvmkit_models::nn::{Mode, ParamStore};
 use lvmkit_train::optim::{AdamW, AdamWConfig};
 use lvmkit_train::schedule::ScheduleConfig;
+use lvmkit_train::TrainOptions;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -20,28 +21,49 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Every hyper-parameter of a GraphMERT run (config.json's "train"; also the CLI's flags).
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 pub struct TrainSettings {
+    /// Passes over the sequences (the default preset: about 28 min each on 2 cores).
+    #[arg(long, default_value_t = 2)]
     pub epochs: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    /// Peak learning rate of AdamW.
+    #[arg(long, default_value_t = 4e-4)]
     pub lr: f64,
+    /// AdamW decoupled weight decay.
+    #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
-    /// Share of steps warming up, then cosine decay to lr × min_lr_ratio.
+    /// Share of steps warming up, then cosine decay to lr × --min-lr-ratio.
+    #[arg(long, default_value_t = 0.05)]
     pub warmup: f64,
+    /// Where the cosine decay ends, as a share of --lr.
+    #[arg(long, default_value_t = 0.025)]
     pub min_lr_ratio: f64,
+    /// Clip the global gradient norm; 0 = off.
+    #[arg(long, default_value_t = 1.0)]
     pub clip: f64,
     /// Weight of the MNM loss.
+    #[arg(long, default_value_t = 1.0)]
     pub mu: f64,
-    /// μ ramps linearly from 0 over this many steps (0: constant).
+    /// Ramp μ linearly from 0 over this many steps (0: constant).
+    #[arg(long, default_value_t = 0)]
     pub mu_ramp_steps: u64,
     /// Sequences kept aside to report validation loss and accuracy.
+    #[arg(long, default_value_t = 256)]
     pub val_sequences: usize,
-    /// Use at most this many training sequences (0: all), a seeded sample.
+    /// Train on at most this many sequences (0: all 35k), a seeded sample.
+    #[arg(long, default_value_t = 0)]
     pub max_sequences: usize,
+    /// Seed of the held-out split, the sample, initialisation, masking and dropout.
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Each batch is split into this many parts, run in parallel and their gradients summed:
-    /// fixed by the settings, not the machine, so a run is the same on any number of cores.
+    /// Split each batch into this many parts trained in parallel (one core each); part of the
+    /// run's settings, so results do not depend on the machine's core count.
     #[serde(default = "default_shards")]
+    #[arg(long, default_value_t = default_shards())]
     pub shards: usize,
 }
 
@@ -51,21 +73,7 @@ fn default_shards() -> usize {
 
 impl Default for TrainSettings {
     fn default() -> Self {
-        Self {
-            epochs: 2,
-            batch_size: 16,
-            lr: 4e-4,
-            weight_decay: 0.01,
-            warmup: 0.05,
-            min_lr_ratio: 0.025,
-            clip: 1.0,
-            mu: 1.0,
-            mu_ramp_steps: 0,
-            val_sequences: 256,
-            max_sequences: 0,
-            seed: 42,
-            shards: default_shards(),
-        }
+        lvmkit_io::setting::defaults()
     }
 }
 
@@ -279,13 +287,9 @@ fn run_shard(
     Ok((terms, grads))
 }
 
-/// Write named tensors atomically (a temporary file beside `path`, then a rename).
+/// Write named tensors atomically, through lvmkit's one safetensors writer.
 fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
-    candle_core::safetensors::save(tensors, tmp.path())?;
-    tmp.persist(path)?;
-    Ok(())
+    lvmkit_io::safetensors::write(path, tensors.iter(), &Default::default())
 }
 
 fn params(ps: &ParamStore) -> HashMap<String, Tensor> {
@@ -304,18 +308,18 @@ fn epoch_rng(seed: u64, epoch: usize) -> rand_chacha::ChaCha8Rng {
     rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64)
 }
 
-/// Train on `data`; `report` sees each epoch as it ends, and returning false stops the run
-/// there (as an interruption would: `resume` continues it). With `resume`, continue the run in
-/// `output` from its last finished epoch (its config must be this one): the result is the
-/// same, bit for bit, as an uninterrupted run.
+/// Train on `data`; `report` sees each epoch as it ends. The run options are the LVM
+/// trainer's own ([`TrainOptions`]): with `resume`, continue the run in `output` from its last
+/// finished epoch (its config must be this one), and the result is the same, bit for bit, as an
+/// uninterrupted run; `force` replaces a run in `output`; `stop_after` stops after that many
+/// epochs of this session, as an interruption would; `progress` shows a bar per epoch.
 pub fn train(
     data: &GraphData,
     config: &GraphmertConfig,
     s: &TrainSettings,
     output: &Path,
-    resume: bool,
-    progress: bool,
-    mut report: impl FnMut(&EpochRecord) -> bool,
+    opts: &TrainOptions,
+    mut report: impl FnMut(&EpochRecord),
 ) -> Result<(Graphmert, ParamStore, Vec<EpochRecord>)> {
     if config.layout != data.layout {
         bail!(
@@ -370,7 +374,7 @@ pub fn train(
     let mut step = 0u64;
     let mut first_epoch = 1;
     let last_path = output.join("last.safetensors");
-    if resume {
+    if opts.resume {
         let cpath = output.join("config.json");
         let saved: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(&cpath)
@@ -406,11 +410,22 @@ pub fn train(
         history.truncate(done);
         first_epoch = done + 1;
     } else {
-        if last_path.exists() {
+        if last_path.exists() && !opts.force {
             bail!(
-                "{} already holds a GraphMERT run: resume it or choose another --output",
+                "{} already holds a GraphMERT run: resume it, replace it with --force, or choose another --output",
                 output.display()
             );
+        }
+        // A replaced run's files would describe weights that no longer exist.
+        for stale in [
+            &last_path,
+            &output.join("model.safetensors"),
+            &output.join("history.json"),
+        ] {
+            if stale.exists() {
+                std::fs::remove_file(stale)
+                    .with_context(|| format!("cannot remove {}", stale.display()))?;
+            }
         }
         lvmkit_io::write_json_atomic(&output.join("config.json"), &run_config)?;
     }
@@ -422,7 +437,7 @@ pub fn train(
         train_ids.shuffle(&mut rng);
         let mut sums = Sums::default();
         let (mut lr, mut mu) = (0.0, s.mu);
-        let progress = progress_bar(progress, steps_per_epoch, epoch, s.epochs);
+        let progress = progress_bar(opts.progress, steps_per_epoch, epoch, s.epochs);
         for chunk in train_ids.chunks(s.batch_size) {
             let batch: Vec<_> = chunk.iter().map(|&i| item(i)).collect();
             lr = schedule.lr(s.lr, step, total_steps, 1.0);
@@ -473,7 +488,7 @@ pub fn train(
             sequences_per_second: train_ids.len() as f64 / seconds,
             decay_offsets: model.decay_offsets()?,
         };
-        let go_on = report(&rec);
+        report(&rec);
         history.push(rec);
         let weights = params(&ps);
         save_tensors(&weights, &output.join("model.safetensors"))?;
@@ -485,7 +500,7 @@ pub fn train(
         // resume truncates to the epoch in last.safetensors.
         lvmkit_io::write_json_atomic(&output.join("history.json"), &history)?;
         save_tensors(&last, &last_path)?;
-        if !go_on {
+        if opts.stop_after == Some(epoch + 1 - first_epoch) {
             break;
         }
     }
@@ -557,18 +572,19 @@ mod tests {
     /// (dropout off): the shards' means are weighted by their share of the targets.
     #[test]
     fn sharded_batches_have_the_whole_batchs_loss_and_gradients() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
-        let data_dir = std::env::var_os("LVMKIT_DATA").map_or(root, std::path::PathBuf::from);
+        let data_dir = lvmkit_sources::fetched(&[
+            lvmkit_sources::GENE_ONTOLOGY,
+            lvmkit_sources::DEFAULT_ENCODER,
+        ]);
         let config = GraphmertConfig::tiny(1, 1);
-        let data = GraphData::build(
-            &data_dir.join("graphs/gene-ontology/GO.sqlite"),
-            &data_dir.join("encoders/all-MiniLM-L6-v2"),
+        let data = GraphData::from_data_dir(
+            &data_dir,
             &DataOptions {
                 layout: config.layout,
                 ..Default::default()
             },
         )
-        .expect("GO data: run `lvmkit fetch` first");
+        .unwrap();
         let config = GraphmertConfig::tiny(data.vocab.size, crate::RELATIONS.len());
         let mut ps = ParamStore::new(3, &Device::Cpu);
         let model = Graphmert::new(&mut ps, &config).unwrap();

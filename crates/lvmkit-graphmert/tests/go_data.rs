@@ -3,38 +3,34 @@
 use lvmkit_graphmert::model::GraphmertConfig;
 use lvmkit_graphmert::train::{train, TrainSettings};
 use lvmkit_graphmert::{DataOptions, GraphData, RELATIONS};
+use lvmkit_sources::{DataDir, DEFAULT_ENCODER, GENE_ONTOLOGY};
+use lvmkit_train::TrainOptions;
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
-fn data_dir() -> PathBuf {
-    let data = std::env::var_os("LVMKIT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"));
-    assert!(
-        data.join("graphs/gene-ontology/GO.sqlite").exists(),
-        "GO missing under {}: run `cargo run --release -p lvmkit -- fetch` first",
-        data.display()
-    );
-    data
+/// The data folder with the Gene Ontology and the default encoder fetched; fails, naming the
+/// fetch command, without them.
+fn data() -> DataDir {
+    lvmkit_sources::fetched(&[GENE_ONTOLOGY, DEFAULT_ENCODER])
 }
 
 /// The GO data cut to the tiny preset's layout (32 roots × 7 leaves), built once.
 fn go() -> &'static GraphData {
     static DATA: OnceLock<GraphData> = OnceLock::new();
     DATA.get_or_init(|| {
-        let data = data_dir();
         let opts = DataOptions {
             layout: GraphmertConfig::tiny(1, 1).layout,
             ..Default::default()
         };
-        GraphData::build(
-            &data.join("graphs/gene-ontology/GO.sqlite"),
-            &data.join("encoders/all-MiniLM-L6-v2"),
-            &opts,
-        )
-        .unwrap()
+        GraphData::from_data_dir(&data(), &opts).unwrap()
     })
+}
+
+fn quiet() -> TrainOptions {
+    TrainOptions {
+        progress: false,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -126,7 +122,7 @@ fn tiny_graphmert_learns_on_go_and_writes_its_run() {
         ..Default::default()
     };
     let out = tempfile::tempdir().unwrap();
-    let (_, _, history) = train(d, &config, &settings, out.path(), false, false, |_| true).unwrap();
+    let (_, _, history) = train(d, &config, &settings, out.path(), &quiet(), |_| {}).unwrap();
     assert_eq!(history.len(), 3);
     let (first, last) = (&history[0].train, &history[2].train);
     assert!(
@@ -164,14 +160,19 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
         ..Default::default()
     };
     let whole = tempfile::tempdir().unwrap();
-    train(d, &config, &settings, whole.path(), false, false, |_| true).unwrap();
+    train(d, &config, &settings, whole.path(), &quiet(), |_| {}).unwrap();
     let cut = tempfile::tempdir().unwrap();
     // Stop after epoch 1, then resume.
-    train(d, &config, &settings, cut.path(), false, false, |r| {
-        r.epoch < 1
-    })
-    .unwrap();
-    let (_, _, history) = train(d, &config, &settings, cut.path(), true, false, |_| true).unwrap();
+    let stop = TrainOptions {
+        stop_after: Some(1),
+        ..quiet()
+    };
+    train(d, &config, &settings, cut.path(), &stop, |_| {}).unwrap();
+    let resume = TrainOptions {
+        resume: true,
+        ..quiet()
+    };
+    let (_, _, history) = train(d, &config, &settings, cut.path(), &resume, |_| {}).unwrap();
     assert_eq!(history.len(), 2);
     let read = |p: &std::path::Path| std::fs::read(p.join("model.safetensors")).unwrap();
     assert!(
@@ -179,7 +180,7 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
         "resumed weights differ"
     );
     // A fresh run into a used folder, or a resume with other settings, is refused.
-    let err = train(d, &config, &settings, cut.path(), false, false, |_| true)
+    let err = train(d, &config, &settings, cut.path(), &quiet(), |_| {})
         .err()
         .unwrap();
     assert!(err.to_string().contains("already holds"), "{err}");
@@ -187,7 +188,7 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
         lr: 1e-3,
         ..settings
     };
-    let err = train(d, &config, &other, cut.path(), true, false, |_| true)
+    let err = train(d, &config, &other, cut.path(), &resume, |_| {})
         .err()
         .unwrap();
     assert!(err.to_string().contains("another configuration"), "{err}");
@@ -276,7 +277,7 @@ fn extraction_forms_tails_from_the_top_k_tokens_and_keeps_provenance() {
         ..Default::default()
     };
     let out = tempfile::tempdir().unwrap();
-    train(d, &config, &settings, out.path(), false, false, |_| true).unwrap();
+    train(d, &config, &settings, out.path(), &quiet(), |_| {}).unwrap();
     let (model, _) = lvmkit_graphmert::train::load_run(out.path()).unwrap();
     // Held-out heads in their own definitions. An untrained model ranks tokens nearly at
     // random, so k is large: this checks the mechanics, not the quality.
@@ -344,8 +345,7 @@ fn extraction_forms_tails_from_the_top_k_tokens_and_keeps_provenance() {
 fn the_similarity_filter_is_calibrated_on_seed_triples_and_separates_true_from_corrupted() {
     use lvmkit_graphmert::filter::{calibrate, score};
     let d = go();
-    let enc = lvmkit_encode::SentenceEncoder::load(&data_dir().join("encoders/all-MiniLM-L6-v2"))
-        .unwrap();
+    let enc = lvmkit_encode::SentenceEncoder::load(&data().default_encoder()).unwrap();
     let c = calibrate(&enc, d, 300, 0.9, 7).unwrap();
     eprintln!("{c:?}");
     assert!((c.keep - 0.9).abs() < 0.02, "{c:?}");

@@ -2,7 +2,10 @@
 //! and the decay offsets move.
 
 use candle_core::Device;
-use lvmkit_graphmert::model::{cross_entropy, GraphBatch, Graphmert, GraphmertConfig, TripleSlot};
+use clap::ValueEnum;
+use lvmkit_graphmert::model::{
+    cross_entropy, GraphBatch, Graphmert, GraphmertConfig, Preset, TripleSlot,
+};
 use lvmkit_graphmert::ChainLayout;
 use lvmkit_models::nn::{Mode, ParamStore};
 use rand::SeedableRng;
@@ -133,15 +136,28 @@ fn abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
         .unwrap()
 }
 
+/// Every preset's size with the real vocabulary (the default encoder's 30,522 WordPieces) and
+/// GO's 5 relations.
 #[test]
 fn presets_have_the_documented_sizes() {
-    let mut ps = ParamStore::new(0, &Device::Cpu);
-    let paper = GraphmertConfig::paper(30522, 5);
-    let _m = Graphmert::new(&mut ps, &paper).unwrap();
-    let params = ps.num_params();
-    // 12 × 512 layers (37.8M), embeddings and the tied MLM decoder (15.6M), the untied SBO
-    // decoder (15.7M), 5 relations' W_r (1.3M): ≈ 72M; the paper's 79.7M has 28 relations.
-    assert!((70_000_000..75_000_000).contains(&params), "{params}");
+    for &preset in Preset::value_variants() {
+        let mut ps = ParamStore::new(0, &Device::Cpu);
+        let config = GraphmertConfig::preset(preset, 30522, 5);
+        let _m = Graphmert::new(&mut ps, &config).unwrap();
+        let params = ps.num_params();
+        let expected = match preset {
+            // Measured: 4.1M, nearly all of it the two vocabulary-sized matrices (the embedding,
+            // tied to the MLM decoder, and the untied SBO decoder: 2 × 30,522 × 64 ≈ 3.9M).
+            Preset::Tiny => 4_110_584,
+            // The README's 13.9M.
+            Preset::Default => 13_934_968,
+            // 12 × 512 layers (37.8M), embeddings and the tied MLM decoder (15.6M), the untied
+            // SBO decoder (15.7M), 5 relations' W_r (1.3M): ≈ 72M; the paper's 79.7M has 28
+            // relations.
+            Preset::Paper => 71_779_964,
+        };
+        assert_eq!(params, expected, "{preset:?}");
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use crate::bank::{index_dir, ConceptBank, IndexManifest, SearchMode, INDEX_FORMA
 use crate::hnsw::{Hnsw, HnswSettings};
 use anyhow::Result;
 use lvmkit_dataset::Dataset;
+use lvmkit_io::fresh::Stage;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -200,18 +201,40 @@ pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManif
     Ok(manifest)
 }
 
-/// Whether `<dataset>/index` holds a complete index built from this very dataset.
-pub fn is_current(dataset_dir: &Path) -> bool {
-    let dir = index_dir(dataset_dir);
-    let manifest = std::fs::read_to_string(dir.join("index.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<IndexManifest>(&t).ok());
-    match (manifest, Dataset::open(dataset_dir)) {
-        (Some(m), Ok(ds)) => {
-            m.format == INDEX_FORMAT
-                && m.dataset_manifest_hash == ds.manifest.hash()
-                && dir.join("hnsw.usearch").exists()
+/// Building a dataset's index, as a stage: its record is index.json's format and the dataset
+/// manifest it was built from, so a changed dataset rebuilds it and a second run keeps it.
+pub struct IndexStage<'a> {
+    pub dataset_dir: &'a Path,
+    pub opts: IndexOptions,
+    /// The manifest of the index made, once made.
+    pub built: Option<IndexManifest>,
+}
+
+impl Stage for IndexStage<'_> {
+    fn name(&self) -> String {
+        "index".into()
+    }
+    fn depends_on(&self) -> &'static str {
+        "dataset"
+    }
+    fn output(&self) -> std::path::PathBuf {
+        index_dir(self.dataset_dir)
+    }
+    fn inputs(&self) -> Result<serde_json::Value> {
+        let ds = Dataset::open(self.dataset_dir)?;
+        Ok(serde_json::json!({"format": INDEX_FORMAT, "dataset": ds.manifest.hash()}))
+    }
+    fn recorded(&self) -> Option<serde_json::Value> {
+        let dir = index_dir(self.dataset_dir);
+        if !dir.join("hnsw.usearch").exists() {
+            return None;
         }
-        _ => false,
+        let text = std::fs::read_to_string(dir.join("index.json")).ok()?;
+        let m: IndexManifest = serde_json::from_str(&text).ok()?;
+        Some(serde_json::json!({"format": m.format, "dataset": m.dataset_manifest_hash}))
+    }
+    fn make(&mut self) -> Result<()> {
+        self.built = Some(build_index(self.dataset_dir, &self.opts)?);
+        Ok(())
     }
 }

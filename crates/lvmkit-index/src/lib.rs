@@ -12,6 +12,6 @@ pub mod decode;
 pub mod hnsw;
 
 pub use bank::{index_dir, Concept, ConceptBank, Hit, IndexManifest, SearchMode};
-pub use build::{build_index, IndexEvaluation, IndexOptions};
+pub use build::{build_index, IndexEvaluation, IndexOptions, IndexStage};
 pub use decode::{ConceptRef, Decoded, Decoder, RetrievalDecoder};
 pub use hnsw::HnswSettings;

@@ -1,5 +1,6 @@
-//! Checkpoints: safetensors files whose metadata carries the model config and a sha256 of the
-//! tensor data, so a damaged or truncated file, or one from another config, is refused loudly.
+//! Checkpoints: safetensors files (written by `lvmkit_io::safetensors`, the one writer) whose
+//! metadata carries the model config and a sha256 of the tensor data, so a damaged or truncated
+//! file, or one from another config, is refused loudly.
 
 use crate::config::ModelConfig;
 use anyhow::{bail, Context, Result};
@@ -11,7 +12,6 @@ use std::path::{Path, PathBuf};
 pub const FORMAT: &str = "lvmkit-checkpoint-1";
 /// Tensors under this prefix are not model weights (e.g. optimiser state).
 pub const EXTRA_PREFIX: &str = "__";
-const META_KEY: &str = "lvmkit";
 
 pub struct Checkpoint {
     pub path: PathBuf,
@@ -45,13 +45,8 @@ impl Checkpoint {
         meta.insert("config".into(), serde_json::to_string(model.config())?);
         meta.insert("params".into(), model.num_params().to_string());
         meta.insert("tensors_sha256".into(), digest(&named)?);
-        // One key holding sorted JSON: safetensors writes its metadata map in HashMap order,
-        // which would make identical checkpoints differ byte for byte.
-        let header = HashMap::from([(META_KEY.to_string(), serde_json::to_string(&meta)?)]);
-        let bytes =
-            safetensors::serialize(named.iter().map(|(n, t)| (n.as_str(), t)), Some(header))
-                .context("serialising the checkpoint")?;
-        lvmkit_io::atomic::write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+        lvmkit_io::safetensors::write(path, named.iter().map(|(n, t)| (n.as_str(), t)), &meta)
+            .context("writing the checkpoint")
     }
 
     pub fn read(path: &Path) -> Result<Self> {
@@ -63,13 +58,8 @@ impl Checkpoint {
                 path.display()
             )
         };
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| damaged(format!("header: {e}")))?;
-        let metadata: BTreeMap<String, String> = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(META_KEY))
-            .and_then(|j| serde_json::from_str(j).ok())
+        let metadata: BTreeMap<String, String> = lvmkit_io::safetensors::metadata(&bytes)
+            .map_err(|e| damaged(format!("header: {e:#}")))?
             .unwrap_or_default();
         if metadata.get("format").map(String::as_str) != Some(FORMAT) {
             bail!(

@@ -38,6 +38,18 @@ enum Network {
     GraphmertLvm(transformer::GraphmertLvm),
 }
 
+/// Every architecture's parameter count at its reference sizes for D and C
+/// (`lvmkit models`), in [`ARCHITECTURES`] order.
+pub fn parameter_counts(dim: usize, context: usize) -> Result<Vec<(&'static str, usize)>> {
+    ARCHITECTURES
+        .iter()
+        .map(|name| {
+            let cfg = ModelConfig::new(name, dim, context)?;
+            Ok((*name, Model::new(&cfg, 0, &Device::Cpu)?.num_params()))
+        })
+        .collect()
+}
+
 /// A model ready to train or predict.
 pub struct Model {
     config: ModelConfig,

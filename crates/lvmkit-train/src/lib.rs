@@ -16,9 +16,9 @@ pub use loss::LossConfig;
 pub use optim::AdamWConfig;
 pub use run::{RunConfig, RunDir};
 pub use schedule::{ScheduleConfig, ScheduleKind};
-pub use trainer::{train, History, TrainOptions, TrainOutcome};
+pub use trainer::{train, History, RunStatus, TrainOptions, TrainOutcome};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use lvmkit_models::Architecture;
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,19 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// A `--config FILE`: the fields of a run's config.json "train" (missing ones take their
+    /// defaults).
+    pub fn read(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: not a training config (see a run's config.json \"train\")",
+                path.display()
+            )
+        })
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.loss.validate()?;
         self.schedule.validate()?;

@@ -1,7 +1,7 @@
 //! Training losses on L2-normalised predictions, combinable with weights. Every component is
 //! reported unweighted so the history shows what each term is doing.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{Tensor, D};
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,36 @@ pub struct LossValue {
 }
 
 impl LossConfig {
+    /// Weights from `cosine=1,infonce=0.05` (terms left out get weight 0), with the default
+    /// temperature.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let mut cfg = LossConfig {
+            cosine: 0.0,
+            ..LossConfig::default()
+        };
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, w) = part
+                .split_once('=')
+                .with_context(|| format!("'{part}' is not TERM=WEIGHT"))?;
+            let w: f32 = w
+                .trim()
+                .parse()
+                .with_context(|| format!("weight '{w}' of {name} is not a number"))?;
+            match name.trim() {
+                "cosine" => cfg.cosine = w,
+                "mse" => cfg.mse = w,
+                "infonce" => cfg.infonce = w,
+                "moment" => cfg.moment = w,
+                "variance" => cfg.variance = w,
+                other => {
+                    bail!("unknown term '{other}' (known: cosine, mse, infonce, moment, variance)")
+                }
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let terms = self.terms();
         for (name, w) in terms {

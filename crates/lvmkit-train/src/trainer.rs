@@ -44,14 +44,43 @@ pub struct EpochRecord {
     pub grad_norm: f64,
 }
 
+/// Where a training run stands (`history.json`'s "status").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Epochs are left: `--resume` continues it.
+    #[default]
+    Running,
+    /// Every epoch ran.
+    Completed,
+    /// Stopped by early stopping (`patience`).
+    EarlyStopped,
+}
+
+impl RunStatus {
+    /// Whether the run will train no more.
+    pub fn is_finished(self) -> bool {
+        self != RunStatus::Running
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::EarlyStopped => "early-stopped",
+        })
+    }
+}
+
 /// `history.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct History {
     pub epochs: Vec<EpochRecord>,
     pub best_epoch: usize,
     pub best_val_cosine: f64,
-    /// "running", "completed" (all epochs), or "early-stopped".
-    pub status: String,
+    pub status: RunStatus,
 }
 
 /// What a checkpoint must remember for `--resume` to continue exactly.
@@ -76,10 +105,7 @@ impl TrainerState {
             plateau_scale: 1.0,
             plateau_bad_epochs: 0,
             plateau_best: f64::NEG_INFINITY,
-            history: History {
-                status: "running".into(),
-                ..History::default()
-            },
+            history: History::default(),
         }
     }
 }
@@ -127,7 +153,7 @@ pub fn train(
         start(ds, cfg, &run, opts.force, &device)?
     };
     let cfg = &run_cfg.train;
-    if state.history.status != "running" {
+    if state.history.status.is_finished() {
         tracing::info!("run {} is already {}", out.display(), state.history.status);
         return Ok(TrainOutcome {
             config: run_cfg,
@@ -265,14 +291,14 @@ pub fn train(
                 state.history.best_val_cosine,
                 state.history.best_epoch
             );
-            state.history.status = "early-stopped".into();
+            state.history.status = RunStatus::EarlyStopped;
         } else if epoch == cfg.epochs {
-            state.history.status = "completed".into();
+            state.history.status = RunStatus::Completed;
         }
         save_last(&run, &model, &opt, &state)?;
 
         session_epochs += 1;
-        if state.history.status != "running" {
+        if state.history.status.is_finished() {
             break;
         }
         if opts.stop_after == Some(session_epochs) {

@@ -92,7 +92,7 @@ fn training_learns_and_writes_the_run_folder() {
     cfg.optimizer.lr = 1e-2;
     let out = train(&ds, &cfg, &run, &quiet()).unwrap();
     let h = &out.history;
-    assert_eq!(h.status, "completed");
+    assert_eq!(h.status, lvmkit_train::RunStatus::Completed);
     assert_eq!(h.epochs.len(), 30);
     assert!(h.best_val_cosine > 0.95, "val cosine {}", h.best_val_cosine);
     assert!(h.epochs[0].val_cosine < h.best_val_cosine);
@@ -209,7 +209,7 @@ fn early_stopping_and_plateau_schedule() {
     // A learning rate this large makes val cosine oscillate, so it soon stops improving.
     cfg.optimizer.lr = 0.5;
     let out = train(&ds, &cfg, &dir.path().join("r"), &quiet()).unwrap();
-    assert_eq!(out.history.status, "early-stopped");
+    assert_eq!(out.history.status, lvmkit_train::RunStatus::EarlyStopped);
     let n = out.history.epochs.len();
     assert!(n < 50);
     assert_eq!(n - out.history.best_epoch, 2);

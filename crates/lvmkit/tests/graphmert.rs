@@ -180,7 +180,7 @@ fn graphmert_runs_end_to_end_on_go() {
             "--similarity",
             "high",
         ]),
-        "--similarity must be",
+        "'--similarity <SIMILARITY>': must be \"auto\" or a number in [0, 1]",
     );
     fails_with(
         &lvmkit(&["graphmert", "eval", "--run", s(&tmp.path().join("nothing"))]),

@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use lvmkit_sources::DEFAULT_ENCODER;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -58,7 +59,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lvmkit"))
             .args(&args)
             .env("LVMKIT_LOG", "warn")
-            .env("LVMKIT_DATA", data_dir())
+            .env("LVMKIT_DATA", data(&[DEFAULT_ENCODER]).root())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -677,7 +678,7 @@ fn serving_refuses_runs_that_do_not_fit_the_bank() {
         "--output",
         s(&other),
     ]));
-    let encoder = data_dir().join("encoders/all-MiniLM-L6-v2");
+    let encoder = data(&[DEFAULT_ENCODER]).default_encoder();
     let out = lvmkit(&[
         "serve",
         "--run",

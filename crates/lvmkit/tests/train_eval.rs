@@ -115,7 +115,7 @@ fn bad_requests_are_refused_and_nothing_is_overwritten() {
 
     fails_with(
         &lvmkit(&["eval", "--run", s(&run), "--split", "dev"]),
-        "has no split 'dev'",
+        "invalid value 'dev' for '--split <SPLIT>'",
     );
 
     // A truncated checkpoint is refused by name.

@@ -2,8 +2,9 @@
 //! real dataset built once per test binary.
 #![allow(dead_code)]
 
+use lvmkit_sources::{DataDir, DEFAULT_ENCODER};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -11,7 +12,7 @@ pub fn lvmkit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lvmkit"))
         .args(args)
         .env("LVMKIT_LOG", "warn")
-        .env("LVMKIT_DATA", data_dir())
+        .env("LVMKIT_DATA", data(&[DEFAULT_ENCODER]).root())
         .output()
         .unwrap()
 }
@@ -38,18 +39,12 @@ pub fn fails_with(o: &Output, needle: &str) {
     );
 }
 
-pub fn data_dir() -> PathBuf {
-    let data = std::env::var_os("LVMKIT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"));
-    assert!(
-        data.join("encoders/all-MiniLM-L6-v2/model.safetensors")
-            .exists()
-            && data.join("corpora/brown").exists(),
-        "real data missing under {}: run `cargo run --release -p lvmkit -- fetch` first",
-        data.display()
-    );
-    std::fs::canonicalize(data).unwrap()
+/// The data folder (`$LVMKIT_DATA`, else the repository's `data/`, through `lvmkit_sources`),
+/// canonical so that the binary, whatever folder it runs in, is handed the same one as
+/// LVMKIT_DATA. Fails, naming the fetch command, unless every source of `sources` is fetched.
+pub fn data(sources: &[&str]) -> DataDir {
+    let data = lvmkit_sources::fetched(sources);
+    DataDir::new(std::fs::canonicalize(data.root()).unwrap())
 }
 
 pub fn s(p: &Path) -> &str {
@@ -77,18 +72,18 @@ pub fn dataset() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let data = data_dir();
+        let data = data(&["brown", "enwiki-sample"]);
         ok(lvmkit(&[
             "ingest",
             "--input",
-            s(&data.join("corpora/brown")),
+            s(&data.corpus("brown").unwrap()),
             "--output",
             s(&d.join("brown.jsonl")),
         ]));
         ok(lvmkit(&[
             "ingest",
             "--input",
-            s(&data.join("corpora/enwiki-sample.xml.bz2")),
+            s(&data.corpus("enwiki-sample").unwrap()),
             "--output",
             s(&d.join("wiki.jsonl")),
         ]));

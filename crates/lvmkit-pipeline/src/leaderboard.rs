@@ -5,7 +5,8 @@
 use anyhow::Result;
 use lvmkit_dataset::Dataset;
 use lvmkit_eval::{markdown_table, render_table, EvalReport};
-use lvmkit_train::RunDir;
+use lvmkit_io::Table;
+use lvmkit_train::{RunDir, RunStatus};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -19,7 +20,7 @@ pub struct ModelEntry {
     pub epochs: usize,
     pub best_epoch: usize,
     pub best_val_cosine: f64,
-    pub status: String,
+    pub status: RunStatus,
     /// Mean training samples per second over the epochs.
     pub train_samples_per_s: f64,
     pub train_seconds: f64,
@@ -100,7 +101,7 @@ impl Leaderboard {
                 epochs: h.epochs.len(),
                 best_epoch: h.best_epoch,
                 best_val_cosine: h.best_val_cosine,
-                status: h.status.clone(),
+                status: h.status,
                 train_samples_per_s: h.epochs.iter().map(|e| e.samples_per_s).sum::<f64>() / n,
                 train_seconds: h.epochs.iter().map(|e| e.seconds).sum(),
                 train_windows,
@@ -154,36 +155,39 @@ impl Leaderboard {
             d.context
         )
         .unwrap();
-        writeln!(out, "| split | documents | windows |\n|---|---:|---:|").unwrap();
+        let mut splits = Table::named(["split", "documents", "windows"]);
         for s in lvmkit_dataset::layout::SPLITS {
             if let Some((docs, wins)) = d.splits.get(s) {
-                writeln!(out, "| {s} | {docs} | {wins} |").unwrap();
+                splits.row([s.to_string(), docs.to_string(), wins.to_string()]);
             }
         }
+        out.push_str(&splits.markdown());
         writeln!(out, "\n## Models\n").unwrap();
-        writeln!(
-            out,
-            "| model | parameters | train windows × epochs | best epoch | best val cosine | train samples/s | training time | latency batch 1 | latency batch 256 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-        )
-        .unwrap();
+        let mut models = Table::named([
+            "model",
+            "parameters",
+            "train windows × epochs",
+            "best epoch",
+            "best val cosine",
+            "train samples/s",
+            "training time",
+            "latency batch 1",
+            "latency batch 256",
+        ]);
         for m in &self.models {
-            writeln!(
-                out,
-                "| {} | {} | {} × {} ({}) | {} | {:.4} | {:.0} | {:.0} s | {:.2} ms | {:.1} ms |",
-                m.name,
-                m.params,
-                m.train_windows,
-                m.epochs,
-                m.status,
-                m.best_epoch,
-                m.best_val_cosine,
-                m.train_samples_per_s,
-                m.train_seconds,
-                m.infer_ms_batch1,
-                m.infer_ms_batch256
-            )
-            .unwrap();
+            models.row([
+                m.name.clone(),
+                m.params.to_string(),
+                format!("{} × {} ({})", m.train_windows, m.epochs, m.status),
+                m.best_epoch.to_string(),
+                format!("{:.4}", m.best_val_cosine),
+                format!("{:.0}", m.train_samples_per_s),
+                format!("{:.0} s", m.train_seconds),
+                format!("{:.2} ms", m.infer_ms_batch1),
+                format!("{:.1} ms", m.infer_ms_batch256),
+            ]);
         }
+        out.push_str(&models.markdown());
         for s in &self.order {
             writeln!(out, "\n## {s}\n").unwrap();
             out.push_str(&markdown_table(&self.splits[s]));
@@ -206,27 +210,27 @@ impl Leaderboard {
 
     /// What the main job prints at the end: the models, then the test and ood tables.
     pub fn terminal_summary(&self) -> String {
-        let mut out = String::new();
-        writeln!(
-            out,
-            "\n{:<14} {:>11} {:>9} {:>10} {:>9} {:>10} {:>11}",
-            "model", "params", "val cos", "samples/s", "train s", "ms @1", "ms @256"
-        )
-        .unwrap();
+        let mut t = Table::named([
+            "model",
+            "params",
+            "val cos",
+            "samples/s",
+            "train s",
+            "ms @1",
+            "ms @256",
+        ]);
         for m in &self.models {
-            writeln!(
-                out,
-                "{:<14} {:>11} {:>9.4} {:>10.0} {:>9.0} {:>10.2} {:>11.1}",
-                m.name,
-                m.params,
-                m.best_val_cosine,
-                m.train_samples_per_s,
-                m.train_seconds,
-                m.infer_ms_batch1,
-                m.infer_ms_batch256
-            )
-            .unwrap();
+            t.row([
+                m.name.clone(),
+                m.params.to_string(),
+                format!("{:.4}", m.best_val_cosine),
+                format!("{:.0}", m.train_samples_per_s),
+                format!("{:.0}", m.train_seconds),
+                format!("{:.2}", m.infer_ms_batch1),
+                format!("{:.1}", m.infer_ms_batch256),
+            ]);
         }
+        let mut out = format!("\n{}", t.text());
         for s in ["test", "ood"] {
             if let Some(r) = self.splits.get(s) {
                 writeln!(out, "\n{}", render_table(r)).unwrap();

@@ -2,10 +2,9 @@
 //!
 //! Input: JSONL, one context per line, each a JSON array of 1…C sentences (embedded with the
 //! run's own encoder) or of D-dimensional vectors. Output: an f32 .npy [lines, D], row i the
-//! prediction for line i, written atomically. With `--top-k`, the nearest concepts of the
-//! dataset's bank are printed as text.
+//! prediction for line i, written atomically; with `top_k`, the nearest concepts of the
+//! dataset's bank as text.
 
-use crate::cli::PredictArgs;
 use anyhow::{bail, Context, Result};
 use lvmkit_dataset::Dataset;
 use lvmkit_encode::{EncodeOptions, SentenceEncoder};
@@ -14,13 +13,14 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// One parsed input line.
-enum Prompt {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
     Texts(Vec<String>),
     Vectors(Vec<f32>),
 }
 
 /// Parse the JSONL input; every error names the file and line.
-fn read_contexts(path: &Path, dim: usize) -> Result<Vec<Prompt>> {
+pub fn read_contexts(path: &Path, dim: usize) -> Result<Vec<Prompt>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut out = Vec::new();
@@ -85,7 +85,7 @@ fn read_contexts(path: &Path, dim: usize) -> Result<Vec<Prompt>> {
 fn run_encoder(
     explicit: Option<&Path>,
     ds: Option<&Dataset>,
-    data: &Path,
+    data: &lvmkit_sources::DataDir,
     expected: &str,
 ) -> Result<SentenceEncoder> {
     let dir: PathBuf = match (explicit, ds) {
@@ -93,7 +93,7 @@ fn run_encoder(
         (None, Some(ds)) if Path::new(&ds.manifest.encoder.path).exists() => {
             ds.manifest.encoder.path.clone().into()
         }
-        _ => data.join("encoders/all-MiniLM-L6-v2"),
+        _ => data.default_encoder(),
     };
     let enc = SentenceEncoder::load(&dir).with_context(|| {
         format!(
@@ -112,27 +112,62 @@ fn run_encoder(
     Ok(enc)
 }
 
-pub fn predict(args: &PredictArgs) -> Result<()> {
-    let rd = RunDir::new(&args.run);
+/// What `lvmkit predict` is asked.
+#[derive(Debug, Clone)]
+pub struct PredictRequest {
+    /// The run whose best checkpoint predicts.
+    pub run: PathBuf,
+    /// JSONL contexts.
+    pub input: PathBuf,
+    /// Output .npy.
+    pub output: PathBuf,
+    /// Also find the K nearest concepts of the dataset bank for each prediction.
+    pub top_k: Option<usize>,
+    /// Dataset for the bank and the encoder (default: the run's own).
+    pub dataset: Option<PathBuf>,
+    /// Sentence-transformers folder (default: the one the run's dataset names).
+    pub encoder: Option<PathBuf>,
+}
+
+/// What [`predict`] wrote and found.
+pub struct Predicted {
+    pub model: String,
+    pub dim: usize,
+    pub context: usize,
+    pub contexts: Vec<Prompt>,
+    /// Contexts longer than the model's C (their last C concepts were used).
+    pub longer: usize,
+    /// Per context, the nearest bank concepts (text, cosine), with `top_k`.
+    pub neighbours: Option<Vec<Vec<(String, f32)>>>,
+}
+
+/// Predicts the next concept for every context of `req.input` and writes `req.output`.
+pub fn predict(req: &PredictRequest, data: &lvmkit_sources::DataDir) -> Result<Predicted> {
+    let rd = RunDir::new(&req.run);
     let (cfg, model) = rd.load_best()?;
     let (dim, c) = (cfg.model.dim, cfg.model.context);
-    let contexts = read_contexts(&args.input, dim)?;
+    let contexts = read_contexts(&req.input, dim)?;
 
-    // The dataset is needed for the bank (--top-k) and to find the encoder.
-    let data_path: PathBuf = args
+    // The dataset is needed for the bank (top-k) and to find the encoder.
+    let data_path: PathBuf = req
         .dataset
         .clone()
         .unwrap_or_else(|| cfg.data.path.clone().into());
     let ds = match Dataset::open(&data_path) {
         Ok(ds) => Some(ds),
-        Err(e) if args.top_k.is_none() => {
+        Err(e) if req.top_k.is_none() => {
             tracing::debug!("dataset not available: {e:#}");
             None
         }
-        Err(e) => return Err(e.context("--top-k needs the run's dataset (or --dataset)")),
+        Err(e) => {
+            return Err(e.context(lvmkit_io::setting_error(
+                "top_k",
+                "the nearest concepts need the run's dataset (or another dataset)",
+            )))
+        }
     };
     if let Some(ds) = &ds {
-        lvmkit_train::run::check_compatible(&cfg, ds, &args.run)?;
+        lvmkit_train::run::check_compatible(&cfg, ds, &req.run)?;
     }
 
     let n_texts: usize = contexts
@@ -145,9 +180,9 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     let mut text_vectors = Vec::new();
     if n_texts > 0 {
         let enc = run_encoder(
-            args.encoder.as_deref(),
+            req.encoder.as_deref(),
             ds.as_ref(),
-            &args.data.data,
+            data,
             &cfg.data.encoder_fingerprint,
         )?;
         let texts: Vec<String> = contexts
@@ -180,33 +215,33 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
             v
         })
         .collect();
-    if longer > 0 {
-        eprintln!("note: {longer} contexts are longer than the model's C = {c}; their last {c} concepts are used");
-    }
     let predictions = model.predict(&rows)?;
-    lvmkit_io::npy::write(&args.output, &[rows.len(), dim], &predictions)?;
-    println!(
-        "{} predictions ({}, {dim}-D) written to {}",
-        rows.len(),
-        cfg.model.arch.name(),
-        args.output.display()
-    );
+    lvmkit_io::npy::write(&req.output, &[rows.len(), dim], &predictions)?;
 
-    if let (Some(k), Some(ds)) = (args.top_k, &ds) {
-        let all: Vec<usize> = (0..ds.manifest.concepts).collect();
-        let bank = lvmkit_eval::BankIndex::from_rows(ds.concepts.data(), dim, &all)?;
-        let hits = bank.nearest(&predictions, k as usize)?;
-        let texts = ds.concept_texts()?;
-        for (i, (ctx, hs)) in contexts.iter().zip(&hits).enumerate() {
-            let last = match ctx {
-                Prompt::Texts(t) => format!("“{}”", t.last().cloned().unwrap_or_default()),
-                Prompt::Vectors(v) => format!("{} vectors", v.len() / dim),
-            };
-            println!("\n[{}] after {last}:", i + 1);
-            for (rank, (row, score)) in hs.iter().enumerate() {
-                println!("  {:>2}. {score:.3}  {}", rank + 1, texts[*row]);
-            }
+    let neighbours = match (req.top_k, &ds) {
+        (Some(k), Some(ds)) => {
+            let all: Vec<usize> = (0..ds.manifest.concepts).collect();
+            let bank = lvmkit_eval::BankIndex::from_rows(ds.concepts.data(), dim, &all)?;
+            let hits = bank.nearest(&predictions, k)?;
+            let texts = ds.concept_texts()?;
+            Some(
+                hits.iter()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|(row, score)| (texts[*row].clone(), *score))
+                            .collect()
+                    })
+                    .collect(),
+            )
         }
-    }
-    Ok(())
+        _ => None,
+    };
+    Ok(Predicted {
+        model: cfg.model.arch.name().to_string(),
+        dim,
+        context: c,
+        contexts,
+        longer,
+        neighbours,
+    })
 }

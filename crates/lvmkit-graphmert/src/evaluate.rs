@@ -1,0 +1,501 @@
+//! Extraction as a user runs it, and GraphMERT's evaluation next to its baselines.
+//!
+//! - [`extract_filtered`]: [`extract`](crate::extract::extract) for some head occurrences,
+//!   then the similarity [`filter`] (β calibrated on seed triples unless given).
+//! - [`extract_to`]: `lvmkit graphmert extract`: every head (or the held-out ones) of the first
+//!   sequences; writes `triples.jsonl`/`.tsv` and `extract.json`.
+//! - [`evaluate`]: `lvmkit graphmert eval`: GraphMERT, the text-only baseline and the
+//!   graph-only (TransE) baseline on the held-out heads, each scored against the held-out edges
+//!   (precision, implied precision, recall, Hits@1/10) and by GO's own rules (validity); writes
+//!   `eval.json` and `extracted.jsonl`/`.tsv`.
+
+use crate::extract::{extract, ExtractOptions, Extracted};
+use crate::filter::{self, Calibration};
+use crate::model::Graphmert;
+use crate::score::{implied_precision, score, text_only, Scored};
+use crate::train::TrainSettings;
+use crate::transe::{TransE, TransEConfig};
+use crate::validity::{ValidityRules, Verdict};
+use crate::{DataOptions, GraphData, HeadOccurrence};
+use anyhow::{bail, Result};
+use lvmkit_io::Table;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The similarity filter's threshold β.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Similarity {
+    /// Calibrated on seed triples: the similarity a share `keep` of them reach.
+    Auto,
+    /// A fixed β; 0 keeps every triple.
+    Fixed(f32),
+}
+
+impl std::str::FromStr for Similarity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(Similarity::Auto);
+        }
+        match s.parse::<f32>() {
+            Ok(b) if (0.0..=1.0).contains(&b) => Ok(Similarity::Fixed(b)),
+            _ => Err(format!("must be \"auto\" or a number in [0, 1], got {s:?}")),
+        }
+    }
+}
+
+/// How triples are extracted and filtered (shared by `extract` and `eval`; also the CLI's
+/// flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExtractSettings {
+    #[command(flatten)]
+    pub extract: ExtractOptions,
+    /// Similarity filter: keep a triple only if cos("head relation tail", sequence) ≥ β with the
+    /// sentence encoder. "auto" calibrates β on seed triples (see --keep); a number in [0, 1]
+    /// sets it; 0 keeps all.
+    #[arg(long, default_value = "auto")]
+    pub similarity: Similarity,
+    /// With --similarity auto: β is the similarity this share of true seed triples reach.
+    #[arg(long, default_value_t = 0.9)]
+    pub keep: f64,
+}
+
+impl Default for ExtractSettings {
+    fn default() -> Self {
+        lvmkit_io::setting::defaults()
+    }
+}
+
+/// What extraction and the similarity filter did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtractSummary {
+    pub occurrences: usize,
+    pub top_k: usize,
+    /// Tails formed from top-k tokens.
+    pub formed: usize,
+    /// β used (0: no filter).
+    pub beta: f32,
+    pub calibration: Option<Calibration>,
+    /// Triples kept by the filter.
+    pub kept: usize,
+}
+
+/// A trained run with what extraction needs: the data it was trained on (same layout and split
+/// seed) and the sentence encoder whose vocabulary it uses and whose embeddings filter.
+pub struct TrainedRun {
+    pub model: Graphmert,
+    pub settings: TrainSettings,
+    pub data: GraphData,
+    pub encoder: PathBuf,
+}
+
+impl TrainedRun {
+    /// The run in `run`, with the Gene Ontology and default encoder of the data folder.
+    pub fn open(data: &lvmkit_sources::DataDir, run: &Path) -> Result<Self> {
+        let (model, settings) = crate::train::load_run(run)?;
+        let opts = DataOptions {
+            layout: model.config.layout,
+            seed: settings.seed,
+            ..Default::default()
+        };
+        let d = GraphData::from_data_dir(data, &opts)?;
+        if d.vocab.size != model.config.vocab {
+            bail!(
+                "the run's vocabulary ({}) is not the encoder's ({})",
+                model.config.vocab,
+                d.vocab.size
+            );
+        }
+        Ok(Self {
+            model,
+            settings,
+            data: d,
+            encoder: data.default_encoder(),
+        })
+    }
+
+    /// [`extract_filtered`] with this run's model, data, encoder and seed.
+    pub fn extract(
+        &self,
+        occurrences: &[HeadOccurrence],
+        settings: &ExtractSettings,
+    ) -> Result<(Vec<Extracted>, ExtractSummary)> {
+        let (m, d, seed) = (&self.model, &self.data, self.settings.seed);
+        extract_filtered(m, d, occurrences, settings, &self.encoder, seed)
+    }
+}
+
+/// Extract for `occurrences`, then score and filter by similarity with the sentence encoder in
+/// `encoder` (β calibrated on 2,000 seed triples drawn with `seed` unless fixed).
+pub fn extract_filtered(
+    model: &Graphmert,
+    d: &GraphData,
+    occurrences: &[HeadOccurrence],
+    settings: &ExtractSettings,
+    encoder: &Path,
+    seed: u64,
+) -> Result<(Vec<Extracted>, ExtractSummary)> {
+    if !(0.0..=1.0).contains(&settings.keep) {
+        let msg = format!("must be in [0, 1], got {}", settings.keep);
+        return Err(lvmkit_io::setting_error("keep", msg).into());
+    }
+    let mut triples = extract(model, d, occurrences, &settings.extract, true)?;
+    let formed = triples.len();
+    let mut calibration = None;
+    let mut beta = match settings.similarity {
+        Similarity::Auto => 0.0,
+        Similarity::Fixed(b) => b,
+    };
+    if settings.similarity != Similarity::Fixed(0.0) && !triples.is_empty() {
+        let enc = lvmkit_encode::SentenceEncoder::load(encoder)?;
+        if settings.similarity == Similarity::Auto {
+            let c = filter::calibrate(&enc, d, 2000, settings.keep, seed)?;
+            beta = c.beta;
+            calibration = Some(c);
+        }
+        filter::score(&enc, d, &mut triples)?;
+        triples.retain(|x| x.similarity.unwrap_or(0.0) >= beta);
+    }
+    let summary = ExtractSummary {
+        occurrences: occurrences.len(),
+        top_k: settings.extract.top_k,
+        formed,
+        beta,
+        calibration,
+        kept: triples.len(),
+    };
+    Ok((triples, summary))
+}
+
+/// Share of distinct triples that GO's rules accept.
+pub fn validity(d: &GraphData, triples: &[Scored]) -> f64 {
+    let mut rules = ValidityRules::new(&d.ontology, &d.split.seed);
+    let unique: BTreeSet<(u32, u8, u32)> = triples
+        .iter()
+        .map(|t| (t.head, t.relation, t.tail))
+        .collect();
+    if unique.is_empty() {
+        return 0.0;
+    }
+    let ok = unique
+        .iter()
+        .filter(|(h, r, t)| rules.judge(*h, *r, *t) == Verdict::Valid)
+        .count();
+    ok as f64 / unique.len() as f64
+}
+
+/// OUT/STEM.jsonl (everything, provenance included) and OUT/STEM.tsv (one line per triple).
+/// With `held_out`, each JSON row also says whether its triple is a held-out GO edge.
+pub fn write_triples(
+    out: &Path,
+    stem: &str,
+    triples: &[Extracted],
+    held_out: Option<&BTreeSet<(u32, u8, u32)>>,
+) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    lvmkit_io::write_atomic(&out.join(format!("{stem}.jsonl")), |w| {
+        for x in triples {
+            let mut row = serde_json::to_value(x)?;
+            if let Some(truth) = held_out {
+                let s = x.scored();
+                row["held_out_edge"] = truth.contains(&(s.head, s.relation, s.tail)).into();
+            }
+            writeln!(w, "{row}")?;
+        }
+        Ok(())
+    })?;
+    lvmkit_io::write_atomic(&out.join(format!("{stem}.tsv")), |w| {
+        writeln!(
+            w,
+            "seq\thead\trelation\ttail\tscore\tsimilarity\ttop_tokens\ttext"
+        )?;
+        for x in triples {
+            let tokens: Vec<String> = x
+                .tokens
+                .iter()
+                .map(|(t, p)| format!("{t}:{p:.3}"))
+                .collect();
+            writeln!(
+                w,
+                "{}\t{}\t{}\t{}\t{:.4}\t{:.4}\t{}\t{}",
+                x.seq,
+                x.head_name,
+                x.relation,
+                x.tail_name,
+                x.score,
+                x.similarity.unwrap_or(f32::NAN),
+                tokens.join(" "),
+                x.text.replace(['\t', '\n'], " ")
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Which heads `lvmkit graphmert extract` extracts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Heads {
+    /// Every head found in the text.
+    All,
+    /// Only the held-out heads.
+    HeldOut,
+}
+
+/// What `lvmkit graphmert extract` did (also `extract.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtractReport {
+    pub sequences: usize,
+    pub summary: ExtractSummary,
+    pub distinct: usize,
+    pub new: usize,
+    pub restated: usize,
+    pub validity: f64,
+}
+
+/// Extracts for every head (or held-out head) of the first `max_sequences` sequences (0: all),
+/// and writes OUT/triples.jsonl, triples.tsv and extract.json.
+pub fn extract_to(
+    run: &TrainedRun,
+    (heads, max_sequences): (Heads, usize),
+    settings: &ExtractSettings,
+    out: &Path,
+) -> Result<ExtractReport> {
+    let d = &run.data;
+    let occurrences: Vec<HeadOccurrence> = d
+        .occurrences
+        .iter()
+        .filter(|o| max_sequences == 0 || o.seq < max_sequences)
+        .filter(|o| heads == Heads::All || d.split.held_out_heads.contains(&o.term))
+        .copied()
+        .collect();
+    let sequences = occurrences.iter().map(|o| o.seq).collect::<BTreeSet<_>>();
+    tracing::info!(
+        "extracting for {} head occurrences in {} sequences",
+        occurrences.len(),
+        sequences.len()
+    );
+    let (triples, summary) = run.extract(&occurrences, settings)?;
+    let scored: Vec<Scored> = triples.iter().map(Extracted::scored).collect();
+    let seed: BTreeSet<(u32, u8, u32)> = d
+        .split
+        .seed
+        .iter()
+        .map(|e| (e.child, e.relation, e.parent))
+        .collect();
+    let unique: BTreeSet<(u32, u8, u32)> = scored
+        .iter()
+        .map(|t| (t.head, t.relation, t.tail))
+        .collect();
+    let restated = unique.iter().filter(|t| seed.contains(t)).count();
+    let report = ExtractReport {
+        sequences: sequences.len(),
+        summary,
+        distinct: unique.len(),
+        new: unique.len() - restated,
+        restated,
+        validity: validity(d, &scored),
+    };
+    write_triples(out, "triples", &triples, None)?;
+    let mut json = serde_json::to_value(&report)?;
+    json["heads"] = match heads {
+        Heads::All => "all",
+        Heads::HeldOut => "held-out",
+    }
+    .into();
+    lvmkit_io::write_json_atomic(&out.join("extract.json"), &json)?;
+    Ok(report)
+}
+
+/// What `lvmkit graphmert eval` scores, beyond the extraction settings (also the CLI's flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalSettings {
+    #[command(flatten)]
+    pub extract: ExtractSettings,
+    /// Use every occurrence of a held-out head, not only its own definition.
+    #[arg(long)]
+    pub all_occurrences: bool,
+    /// Evaluate at most this many held-out heads (0: all), the first by GO id.
+    #[arg(long, default_value_t = 0)]
+    pub max_heads: usize,
+    /// TransE epochs for the graph-only baseline.
+    #[arg(long, default_value_t = 20)]
+    pub transe_epochs: usize,
+}
+
+impl Default for EvalSettings {
+    fn default() -> Self {
+        lvmkit_io::setting::defaults()
+    }
+}
+
+/// One system's row of the evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemRow {
+    pub name: &'static str,
+    pub scores: crate::score::Scores,
+    pub implied_precision: f64,
+    pub validity: f64,
+}
+
+/// GraphMERT next to both baselines on the held-out heads.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub rows: Vec<SystemRow>,
+    pub held_out_heads: usize,
+    pub held_out_edges: usize,
+    pub extraction: ExtractSummary,
+}
+
+impl Evaluation {
+    /// One line per system: what `lvmkit graphmert eval` prints.
+    pub fn table(&self) -> Table {
+        let mut t = Table::named([
+            "system",
+            "precision",
+            "implied precision",
+            "recall",
+            "Hits@1",
+            "Hits@10",
+            "validity",
+            "triples",
+            "new",
+            "restated",
+        ]);
+        for r in &self.rows {
+            let s = &r.scores;
+            t.row([
+                r.name.to_string(),
+                format!("{:.4}", s.precision),
+                format!("{:.4}", r.implied_precision),
+                format!("{:.4}", s.recall),
+                format!("{:.4}", s.hits_at_1),
+                format!("{:.4}", s.hits_at_10),
+                format!("{:.4}", r.validity),
+                s.triples.to_string(),
+                s.new_triples.to_string(),
+                s.restated.to_string(),
+            ]);
+        }
+        t
+    }
+
+    /// `eval.json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let rows: Vec<serde_json::Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let s = &r.scores;
+                serde_json::json!({
+                    "name": r.name, "precision": s.precision, "implied_precision": r.implied_precision,
+                    "recall": s.recall, "hits@1": s.hits_at_1, "hits@10": s.hits_at_10,
+                    "validity": r.validity, "triples": s.triples, "new_triples": s.new_triples,
+                    "restated": s.restated,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "rows": rows,
+            "held_out_heads": self.held_out_heads,
+            "held_out_edges": self.held_out_edges,
+            "extraction": self.extraction,
+        })
+    }
+}
+
+/// Extracts for the held-out heads, scores GraphMERT, the text-only and the graph-only
+/// (TransE) baselines against the held-out edges, and writes OUT/eval.json and
+/// OUT/extracted.jsonl (+ .tsv), each triple with its provenance and whether it is a held-out
+/// edge.
+pub fn evaluate(run: &TrainedRun, settings: &EvalSettings, out: &Path) -> Result<Evaluation> {
+    let d = &run.data;
+    // The heads scored, and the held-out edges restricted to them.
+    let heads: BTreeSet<u32> = if settings.max_heads > 0 {
+        d.split
+            .held_out_heads
+            .iter()
+            .copied()
+            .take(settings.max_heads)
+            .collect()
+    } else {
+        d.split.held_out_heads.clone()
+    };
+    let split = d.split.restricted_to(&heads);
+    let occurrences: Vec<_> = d
+        .occurrences
+        .iter()
+        .filter(|o| {
+            heads.contains(&o.term)
+                && (settings.all_occurrences || d.sequences[o.seq].term == o.term)
+        })
+        .copied()
+        .collect();
+    tracing::info!(
+        "extracting for {} held-out heads ({} occurrences)",
+        heads.len(),
+        occurrences.len()
+    );
+    let (extracted, extraction) = run.extract(&occurrences, &settings.extract)?;
+
+    let graphmert: Vec<Scored> = extracted.iter().map(Extracted::scored).collect();
+    let text: Vec<Scored> = text_only(&d.ontology, &d.split.seed, &d.occurrences)
+        .into_iter()
+        .filter(|s| heads.contains(&s.head))
+        .collect();
+    let (transe, _) = TransE::train(
+        d.ontology.terms.len(),
+        &d.split.seed,
+        &TransEConfig {
+            epochs: settings.transe_epochs,
+            seed: run.settings.seed,
+            ..Default::default()
+        },
+    );
+    let graph = transe.predict(&d.ontology, &d.split.seed, &heads, 10);
+
+    let rows = [
+        ("graphmert", &graphmert),
+        ("text_only", &text),
+        ("graph_only", &graph),
+    ]
+    .into_iter()
+    .map(|(name, triples)| SystemRow {
+        name,
+        scores: score(triples, &split),
+        implied_precision: implied_precision(triples, &split, &d.ontology.edges),
+        validity: validity(d, triples),
+    })
+    .collect();
+    let evaluation = Evaluation {
+        rows,
+        held_out_heads: heads.len(),
+        held_out_edges: split.held_out.len(),
+        extraction,
+    };
+    std::fs::create_dir_all(out)?;
+    lvmkit_io::write_json_atomic(&out.join("eval.json"), &evaluation.to_json())?;
+    let truth: BTreeSet<(u32, u8, u32)> = split
+        .held_out
+        .iter()
+        .map(|e| (e.child, e.relation, e.parent))
+        .collect();
+    write_triples(out, "extracted", &extracted, Some(&truth))?;
+    Ok(evaluation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarity_is_auto_or_a_threshold_in_the_unit_interval() {
+        assert_eq!("auto".parse(), Ok(Similarity::Auto));
+        assert_eq!("0.75".parse(), Ok(Similarity::Fixed(0.75)));
+        assert_eq!("0".parse(), Ok(Similarity::Fixed(0.0)));
+        for bad in ["high", "1.5", "-0.1", ""] {
+            let e = bad.parse::<Similarity>().unwrap_err();
+            assert!(e.contains("\"auto\" or a number"), "{e}");
+        }
+    }
+}

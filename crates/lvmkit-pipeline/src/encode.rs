@@ -1,0 +1,75 @@
+//! The encoder as the pipeline uses it: loaded once per command, with its embedding cache, and
+//! a text file embedded into an `.npy`.
+
+use anyhow::{bail, Result};
+use lvmkit_encode::{encode_with_cache, EmbeddingCache, EncodeOptions, SentenceEncoder};
+use lvmkit_sources::DataDir;
+use std::path::Path;
+use std::time::Instant;
+
+/// Loads a sentence-transformers folder, logging its dimension and load time.
+pub fn load_encoder(dir: &Path) -> Result<SentenceEncoder> {
+    let t = Instant::now();
+    let enc = SentenceEncoder::load(dir)?;
+    tracing::info!(
+        "encoder {} ({}-D, {:?} backbone) loaded in {:.1}s",
+        dir.display(),
+        enc.dim(),
+        enc.folder().kind,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(enc)
+}
+
+/// The data folder's embedding cache for `enc`'s vectors.
+pub fn embedding_cache(data: &DataDir, enc: &SentenceEncoder) -> Result<EmbeddingCache> {
+    EmbeddingCache::open(&data.embedding_cache(), enc.fingerprint(), enc.dim())
+}
+
+/// What [`encode_file`] did.
+#[derive(Debug, Clone)]
+pub struct EncodedFile {
+    pub rows: usize,
+    pub dim: usize,
+    /// Rows taken from the cache.
+    pub from_cache: usize,
+    /// Rows run through the encoder.
+    pub encoded: usize,
+    pub seconds: f64,
+}
+
+/// Lines of `input` that are empty or blank (they are still encoded, so rows stay aligned
+/// with lines).
+pub fn blank_lines(texts: &[String]) -> usize {
+    texts.iter().filter(|t| t.trim().is_empty()).count()
+}
+
+/// `lvmkit encode`: embeds `texts` (one per row) through the cache and writes an f32 `.npy`
+/// of shape [texts, D] atomically.
+pub fn encode_file(
+    texts: &[String],
+    output: &Path,
+    enc: &SentenceEncoder,
+    cache: Option<&mut EmbeddingCache>,
+    batch_size: usize,
+) -> Result<EncodedFile> {
+    if texts.is_empty() {
+        bail!("no lines to encode");
+    }
+    let opts = EncodeOptions {
+        batch_size,
+        progress: true,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let (vectors, stats) = encode_with_cache(enc, cache, texts, &opts)?;
+    let seconds = t.elapsed().as_secs_f64();
+    lvmkit_io::npy::write(output, &[texts.len(), enc.dim()], &vectors)?;
+    Ok(EncodedFile {
+        rows: texts.len(),
+        dim: enc.dim(),
+        from_cache: stats.hits,
+        encoded: stats.encoded,
+        seconds,
+    })
+}

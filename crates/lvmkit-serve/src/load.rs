@@ -1,0 +1,83 @@
+//! What a server serves, opened from folders: runs (through `RunDir::load_best`, the same code
+//! that training and `lvmkit predict` use), the concept bank of their dataset, and the encoder
+//! that dataset was embedded with.
+
+use crate::ServedModel;
+use anyhow::{Context, Result};
+use lvmkit_encode::SentenceEncoder;
+use lvmkit_index::ConceptBank;
+use lvmkit_train::RunDir;
+use std::path::{Path, PathBuf};
+
+/// `[NAME=]RUN`: a run folder, optionally named (otherwise the folder's name is used).
+pub fn parse_run(spec: &str) -> (Option<String>, PathBuf) {
+    match spec.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !name.contains('/') => {
+            (Some(name.to_string()), PathBuf::from(path))
+        }
+        _ => (None, PathBuf::from(spec)),
+    }
+}
+
+/// Opens the run of `spec` (`[NAME=]RUN`).
+pub fn open_run(spec: &str) -> Result<ServedModel> {
+    let (name, dir) = parse_run(spec);
+    let rd = RunDir::new(&dir);
+    let (config, model) = rd
+        .load_best()
+        .with_context(|| format!("cannot serve run {}", dir.display()))?;
+    let name = name.unwrap_or_else(|| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| config.model.arch.name().to_string())
+    });
+    let best_val_cosine = rd.read_history().ok().map(|h| h.best_val_cosine);
+    tracing::info!(
+        "model {name}: {} ({} parameters) from {}",
+        config.model.arch.name(),
+        config.params,
+        dir.display()
+    );
+    Ok(ServedModel {
+        name,
+        run_dir: dir,
+        config,
+        model,
+        best_val_cosine,
+    })
+}
+
+/// The bank of dataset `data`, or of the first model's dataset.
+pub fn open_bank(data: Option<&Path>, first: &ServedModel) -> Result<ConceptBank> {
+    let data = data.map_or_else(|| PathBuf::from(&first.config.data.path), Path::to_path_buf);
+    let bank = ConceptBank::open(&data).with_context(|| {
+        lvmkit_io::setting_error(
+            "data",
+            format!("cannot open the concept bank {}", data.display()),
+        )
+    })?;
+    if bank.has_hnsw() {
+        tracing::info!("bank: {} concepts, HNSW index", bank.len());
+    } else {
+        tracing::warn!(
+            "bank: {} concepts, exact search only; `lvmkit index --data {}` builds the HNSW index",
+            bank.len(),
+            data.display()
+        );
+    }
+    Ok(bank)
+}
+
+/// The encoder in `dir`, or the one the bank's dataset names.
+pub fn open_encoder(dir: Option<&Path>, bank: &ConceptBank) -> Result<SentenceEncoder> {
+    let dir = dir.map_or_else(
+        || PathBuf::from(&bank.dataset().manifest.encoder.path),
+        Path::to_path_buf,
+    );
+    SentenceEncoder::load(&dir).with_context(|| {
+        lvmkit_io::setting_error(
+            "encoder",
+            format!("loading the encoder from {}", dir.display()),
+        )
+    })
+}

@@ -1,0 +1,304 @@
+//! What every request shares: the served models with their batch workers, the encoder, the
+//! concept bank and its decoder, the limits and the metrics. It is built once, checked for one
+//! vector space, and held behind an `Arc` by the router; handlers only read it.
+
+use crate::api::ModelInfo;
+use crate::batch::Batcher;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use anyhow::{bail, Result};
+use lvmkit_encode::{EncodeOptions, SentenceEncoder};
+use lvmkit_index::{ConceptBank, Decoded, Decoder, RetrievalDecoder, SearchMode};
+use lvmkit_models::Model;
+use lvmkit_train::run::RunConfig;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What a client may ask for at most (also the CLI's flags). Every limit is a 4xx when
+/// exceeded, never a slow server.
+#[derive(Debug, Clone, Copy, PartialEq, clap::Args)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 2 << 20)]
+    pub max_body_bytes: usize,
+    /// Most sentences per request (all contexts together).
+    #[arg(long, default_value_t = 256)]
+    pub max_texts: usize,
+    /// Most characters per sentence.
+    #[arg(long, default_value_t = 2000)]
+    pub max_text_chars: usize,
+    /// Most vectors per request (all contexts together).
+    #[arg(long, default_value_t = 1024)]
+    pub max_vectors: usize,
+    /// Most contexts in one /v1/predict batch.
+    #[arg(long, default_value_t = 256)]
+    pub max_contexts: usize,
+    /// Largest k (neighbours or candidates).
+    #[arg(long, default_value_t = 100)]
+    pub max_k: usize,
+    /// Most /v1/generate steps.
+    #[arg(long, default_value_t = 64)]
+    pub max_steps: usize,
+    /// Most items (contexts or sentences) in one batched forward pass.
+    #[arg(long = "max-batch", default_value_t = 256)]
+    pub max_batch_items: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        lvmkit_io::setting::defaults()
+    }
+}
+
+impl Limits {
+    /// Every limit must be at least 1; the error names the first that is not.
+    pub fn validate(&self) -> Result<()> {
+        let l = self;
+        for (name, v) in [
+            ("max_body_bytes", l.max_body_bytes),
+            ("max_texts", l.max_texts),
+            ("max_text_chars", l.max_text_chars),
+            ("max_vectors", l.max_vectors),
+            ("max_contexts", l.max_contexts),
+            ("max_k", l.max_k),
+            ("max_steps", l.max_steps),
+            ("max_batch", l.max_batch_items),
+        ] {
+            if v == 0 {
+                return Err(
+                    lvmkit_io::setting_error(name, "every limit must be at least 1").into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A trained run, loaded through the same model definitions that trained it.
+pub struct ServedModel {
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub config: RunConfig,
+    pub model: Model,
+    pub best_val_cosine: Option<f64>,
+}
+
+/// One served model: what /v1/models says about it, and the worker that runs its passes.
+pub(crate) struct ModelSlot {
+    pub(crate) info: ModelInfo,
+    pub(crate) context: usize,
+    pub(crate) batcher: Batcher<Vec<f32>, Vec<f32>>,
+}
+
+// Fields are crate-visible because the handlers, the checks and the generation loop each read
+// them from their own module; only `new` writes them. The encoder's batcher stays private:
+// everything goes through `encode`, which maps its failure to an ApiError.
+pub struct AppState {
+    pub(crate) models: Vec<ModelSlot>,
+    pub(crate) default_mode: SearchMode,
+    encoder: Batcher<String, Vec<f32>>,
+    pub(crate) encoder_name: String,
+    pub(crate) encoder_fingerprint: String,
+    pub(crate) dim: usize,
+    pub(crate) bank: Arc<ConceptBank>,
+    pub(crate) decoder: Arc<dyn Decoder>,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) started: Instant,
+}
+
+impl AppState {
+    /// Check that every model, the encoder and the bank live in one vector space, and start a
+    /// batch worker for each model and for the encoder.
+    /// `search`: the default search of the bank; `None`: approximate when the bank has an HNSW
+    /// index, exact otherwise.
+    pub fn new(
+        models: Vec<ServedModel>,
+        encoder: SentenceEncoder,
+        bank: Arc<ConceptBank>,
+        limits: Limits,
+        search: Option<SearchMode>,
+    ) -> Result<Self> {
+        limits.validate()?;
+        if models.is_empty() {
+            return Err(lvmkit_io::setting_error("run", "no model to serve").into());
+        }
+        let dim = bank.dim;
+        let ds_fp = &bank.dataset().manifest.encoder.fingerprint;
+        if encoder.fingerprint() != ds_fp {
+            bail!(
+                "encoder {} (fingerprint {}) is not the one the bank's dataset {} was embedded with ({ds_fp})",
+                encoder.name(),
+                encoder.fingerprint(),
+                bank.dataset_dir.display()
+            );
+        }
+        if encoder.dim() != dim {
+            bail!(
+                "encoder gives {}-D vectors, the bank holds {dim}-D",
+                encoder.dim()
+            );
+        }
+        let metrics = Arc::new(Metrics::new()?);
+        let mut names = HashSet::new();
+        let mut slots = Vec::new();
+        for (i, m) in models.into_iter().enumerate() {
+            if !names.insert(m.name.clone()) {
+                bail!(
+                    "two runs are both named '{}': name them with --run NAME=PATH",
+                    m.name
+                );
+            }
+            let c = &m.config;
+            if c.model.dim != dim || c.data.encoder_fingerprint != *ds_fp {
+                bail!(
+                    "run {} was trained on {}-D vectors of encoder {} ({}), the bank {} holds {dim}-D vectors of {} ({ds_fp})",
+                    m.run_dir.display(),
+                    c.model.dim,
+                    c.data.encoder,
+                    c.data.encoder_fingerprint,
+                    bank.dataset_dir.display(),
+                    bank.dataset().manifest.encoder.name
+                );
+            }
+            let info = ModelInfo {
+                name: m.name.clone(),
+                architecture: c.model.arch.name().to_string(),
+                params: c.params,
+                dim: c.model.dim,
+                context: c.model.context,
+                default: i == 0,
+                run: m.run_dir.display().to_string(),
+                best_val_cosine: m.best_val_cosine,
+                config: serde_json::to_value(&c.model)?,
+                trained_on: serde_json::to_value(&c.data)?,
+            };
+            let model = m.model;
+            let observed = metrics.batch_size.with_label_values(&[&m.name]);
+            let batcher = Batcher::spawn(
+                &m.name,
+                limits.max_batch_items,
+                move |contexts: Vec<Vec<f32>>| {
+                    let rows: Vec<&[f32]> = contexts.iter().map(|c| c.as_slice()).collect();
+                    let flat = model.predict(&rows)?;
+                    Ok(flat.chunks_exact(dim).map(|r| r.to_vec()).collect())
+                },
+                move |n| observed.observe(n as f64),
+            )?;
+            slots.push(ModelSlot {
+                context: c.model.context,
+                info,
+                batcher,
+            });
+        }
+        let encoder_name = encoder.name();
+        let encoder_fingerprint = encoder.fingerprint().to_string();
+        let observed = metrics.batch_size.with_label_values(&["encoder"]);
+        let encoder = Batcher::spawn(
+            "encoder",
+            limits.max_batch_items,
+            move |texts: Vec<String>| {
+                let flat = encoder.encode(&texts, &EncodeOptions::default())?;
+                Ok(flat.chunks_exact(dim).map(|r| r.to_vec()).collect())
+            },
+            move |n| observed.observe(n as f64),
+        )?;
+        metrics.constant("bank_concepts", "Concepts in the bank", bank.len() as i64)?;
+        metrics.constant("models_served", "Models served", slots.len() as i64)?;
+        let mode = match search {
+            Some(SearchMode::Approximate) if !bank.has_hnsw() => bail!(
+                "approximate search needs the bank's HNSW index: run `lvmkit index --data {}`",
+                bank.dataset_dir.display()
+            ),
+            Some(m) => m,
+            None if bank.has_hnsw() => SearchMode::Approximate,
+            None => SearchMode::Exact,
+        };
+        let decoder: Arc<dyn Decoder> = Arc::new(RetrievalDecoder {
+            bank: bank.clone(),
+            mode,
+        });
+        Ok(Self {
+            default_mode: mode,
+            models: slots,
+            encoder,
+            encoder_name,
+            encoder_fingerprint,
+            dim,
+            bank,
+            decoder,
+            limits,
+            metrics,
+            started: Instant::now(),
+        })
+    }
+
+    /// The named model, or the default (the first `--run`) when the request names none.
+    pub(crate) fn model(&self, name: Option<&str>) -> std::result::Result<&ModelSlot, ApiError> {
+        match name {
+            None => Ok(&self.models[0]),
+            Some(n) => self
+                .models
+                .iter()
+                .find(|m| m.info.name == n)
+                .ok_or_else(|| {
+                    ApiError::not_found(
+                        "unknown_model",
+                        format!(
+                            "no model named '{n}'; served: {}",
+                            self.models
+                                .iter()
+                                .map(|m| m.info.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                }),
+        }
+    }
+
+    /// A request's `exact` overrides the server's default search; asking for approximate
+    /// search of a bank without an HNSW index gets exact search rather than an error.
+    pub(crate) fn mode(&self, exact: Option<bool>) -> SearchMode {
+        match exact {
+            Some(true) => SearchMode::Exact,
+            Some(false) if self.bank.has_hnsw() => SearchMode::Approximate,
+            Some(false) => SearchMode::Exact,
+            None => self.default_mode,
+        }
+    }
+
+    pub(crate) async fn encode(
+        &self,
+        texts: Vec<String>,
+    ) -> std::result::Result<Vec<Vec<f32>>, ApiError> {
+        self.encoder.run(texts).await.map_err(ApiError::internal)
+    }
+
+    /// Decode vectors (flat [n, dim]) on the blocking pool.
+    pub(crate) async fn decode(
+        &self,
+        vectors: Vec<f32>,
+        k: usize,
+        mode: SearchMode,
+        avoid: HashSet<String>,
+    ) -> std::result::Result<Vec<Vec<Decoded>>, ApiError> {
+        if k == 0 {
+            return Ok(vec![Vec::new(); vectors.len() / self.dim]);
+        }
+        let decoder: Arc<dyn Decoder> = if mode == self.default_mode {
+            self.decoder.clone()
+        } else {
+            Arc::new(RetrievalDecoder {
+                bank: self.bank.clone(),
+                mode,
+            })
+        };
+        tokio::task::spawn_blocking(move || decoder.decode(&vectors, k, &avoid))
+            .await
+            .map_err(|e| ApiError::internal(e.into()))?
+            .map_err(ApiError::internal)
+    }
+}

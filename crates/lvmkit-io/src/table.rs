@@ -163,7 +163,7 @@ mod tests {
         t.row(["mlp", "model", "0.5"]).row(["ridge", "", "10.25"]);
         assert_eq!(
             t.text(),
-            "name   kind       x\n-------------------\nmlp    model    0.5\nridge        10.25\n"
+            "name   kind       x\n-------------------\nmlp    model    0.5\nridge         10.25\n"
         );
     }
 

@@ -1,41 +1,49 @@
 #!/usr/bin/env bash
-# Install the PyTorch used by bench/pytorch_models.py from Debian's archive
-# (python3-torch, python3-numpy): no pip and no wheels, so it works wherever apt does.
-# libopenblas0-pthread matters: without it Debian's torch multiplies matrices with the
-# reference BLAS (measured: the MLP trained at 113 samples/s at batch 256 instead of 1,545).
-# Idempotent: does nothing when torch and numpy import and OpenBLAS is installed.
+# The peer for every speed claim: the current PyTorch from PyPI, in a virtual environment at
+# bench/.venv (git-ignored), with numpy and sentence-transformers for the embedding comparison.
+# Pinned, so every machine compares against the same thing. About 3 GB (torch's wheels carry
+# CUDA libraries; on a CPU it runs with MKL and oneDNN). Idempotent: does nothing when the
+# pinned versions import.
 #
-# Debian's packages live in the system interpreter (/usr/bin/python3). When `python3` on
-# PATH is another one (pyenv, a virtualenv), pytorch_models.py re-runs itself under
-# /usr/bin/python3, so the same command line works either way.
+#   bash bench/setup-pytorch.sh            # PyPI's torch into bench/.venv (the default peer)
+#   bash bench/setup-pytorch.sh --debian   # Debian's python3-torch 1.13 instead (apt; old)
+#
+# PYTHON=/path/to/python3.11 picks the interpreter the venv is made from.
 set -euo pipefail
+cd "$(dirname "$0")"
 
-have_torch() {
-    for py in python3 /usr/bin/python3; do
-        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import torch, numpy' >/dev/null 2>&1; then
-            echo "$py"
-            return 0
-        fi
-    done
-    return 1
-}
+TORCH=2.15.0
+NUMPY=2.4.6
+ST=2.2.2
+# sentence-transformers 2.2.2 imports huggingface_hub.cached_download (removed in 0.26) and
+# predates transformers 5.
+HUB=0.25.2
+TRANSFORMERS=4.46.3
 
-if py=$(have_torch) && dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
-    echo "already installed: torch $("$py" -c 'import torch; print(torch.__version__)') ($py)"
+if [ "${1:-}" = "--debian" ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update
+    $SUDO apt-get install -y python3-torch python3-numpy libopenblas0-pthread
+    /usr/bin/python3 -c 'import torch; print("installed: torch", torch.__version__, "(/usr/bin/python3)")'
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
+py=.venv/bin/python
+want="torch==$TORCH numpy==$NUMPY sentence-transformers==$ST"
+if [ -x "$py" ] && "$py" - <<PY 2>/dev/null
+import torch, numpy, sentence_transformers
+assert torch.__version__.split("+")[0] == "$TORCH", torch.__version__
+assert sentence_transformers.__version__ == "$ST"
+PY
+then
+    echo "already installed: $want (bench/.venv)"
+    exit 0
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y python3-torch python3-numpy libopenblas0-pthread
-
-if ! py=$(have_torch); then
-    echo "python3-torch installed but torch still does not import" >&2
-    exit 1
-fi
-echo "installed: torch $("$py" -c 'import torch; print(torch.__version__)') ($py)"
+"${PYTHON:-python3}" -m venv .venv
+"$py" -m pip install --quiet --disable-pip-version-check \
+    "torch==$TORCH" "numpy==$NUMPY" "sentence-transformers==$ST" \
+    "huggingface_hub==$HUB" "transformers==$TRANSFORMERS"
+"$py" -c 'import torch, sentence_transformers as st; print("installed: torch", torch.__version__, "sentence-transformers", st.__version__, "(bench/.venv)")'

@@ -9,10 +9,10 @@ loss mean(1 - cos(pred, target)), backward, gradient-norm clipping at 1.0, AdamW
 autograd. Each cell is the median step time over at least `--seconds` seconds and at least
 5 repetitions, after 2 warm-up steps, like lvmkit.
 
-Run (after `bash bench/setup-pytorch.sh`):
+Run (after `bash bench/setup-pytorch.sh`; `bash bench/compare.sh` does all of it):
 
     cargo run --release -- bench models --json /tmp/lvmkit.json
-    python3 bench/pytorch_models.py --threads 2 --lvmkit-json /tmp/lvmkit.json
+    bench/.venv/bin/python bench/pytorch_models.py --threads 2 --lvmkit-json /tmp/lvmkit.json
 
 The numbers only mean something next to `lvmkit bench models` run on the same machine
 with the same thread count (CANDLE_NUM_THREADS for lvmkit, which defaults to 1;

@@ -63,10 +63,6 @@ impl Table {
         self
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The header line and the alignment line, each ending in a newline.
     pub fn markdown_head(&self) -> String {
         let align: Vec<&str> = self

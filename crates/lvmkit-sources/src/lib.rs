@@ -54,11 +54,6 @@ impl DataDir {
         &self.root
     }
 
-    /// Where a source is unpacked.
-    pub fn source(&self, name: &str) -> Result<PathBuf> {
-        Ok(self.root.join(source(name)?.target))
-    }
-
     /// The default sentence encoder's folder.
     pub fn default_encoder(&self) -> PathBuf {
         self.root
@@ -144,7 +139,7 @@ mod tests {
         );
         assert_eq!(d.corpus("brown").unwrap(), Path::new("/d/corpora/brown"));
         assert!(d.corpus("all-MiniLM-L6-v2").is_err());
-        assert!(d.source("nope").unwrap_err().to_string().contains("known:"));
+        assert!(d.corpus("nope").unwrap_err().to_string().contains("known:"));
         assert_eq!(d.embedding_cache(), Path::new("/d/cache/embeddings"));
     }
 

@@ -8,6 +8,7 @@
 
 pub mod amn;
 pub mod attention;
+pub mod cells;
 pub mod checkpoint;
 pub mod config;
 pub mod mamba;

@@ -189,7 +189,7 @@ impl Linear {
         let rows: usize = dims[..dims.len().saturating_sub(1)].iter().product();
         let y = crate::ops::linear(&x.reshape((rows, input))?, &self.weight)?;
         let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
+            Some(b) => crate::ops::affine_rows(&y, None, Some(b))?,
             None => y,
         };
         let mut out = dims;
@@ -201,7 +201,7 @@ impl Linear {
 }
 
 /// Layer normalisation over the last dimension; the normalisation is a fused op with a
-/// backward ([`crate::ops`]), the affine part plain broadcast ops.
+/// backward ([`crate::ops`]), and so is the affine part.
 pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
@@ -211,9 +211,7 @@ pub struct LayerNorm {
 impl LayerNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let normed = crate::ops::standardize_rows(x, self.eps)?;
-        Ok(normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)?)
+        crate::ops::affine_rows(&normed, Some(&self.weight), Some(&self.bias))
     }
 }
 
@@ -225,7 +223,11 @@ pub struct RmsNorm {
 
 impl RmsNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(crate::ops::rms_rows(x, self.eps)?.broadcast_mul(&self.weight)?)
+        crate::ops::affine_rows(
+            &crate::ops::rms_rows(x, self.eps)?,
+            Some(&self.weight),
+            None,
+        )
     }
 }
 

@@ -6,11 +6,12 @@
 //! zero until the first real concept, so a short context computes exactly what an unpadded
 //! sequence would.
 
+use crate::cells::{gru_cell, lstm_cell};
 use crate::config::{GruConfig, LstmConfig};
-use crate::nn::{dropout, sigmoid, Init, LayerNorm, Linear, Mode, ParamStore};
-use crate::ops::linear;
-use anyhow::Result;
-use candle_core::{Tensor, D};
+use crate::nn::{dropout, Init, LayerNorm, Linear, Mode, ParamStore};
+use crate::ops::{affine_rows, linear};
+use anyhow::{Context, Result};
+use candle_core::Tensor;
 
 /// One recurrent layer's weights: W_ih [G·H, in], W_hh [G·H, H], b_ih, b_hh, G gates.
 struct RecurrentWeights {
@@ -18,7 +19,6 @@ struct RecurrentWeights {
     w_hh: Tensor,
     b_ih: Tensor,
     b_hh: Tensor,
-    hidden: usize,
 }
 
 impl RecurrentWeights {
@@ -39,19 +39,14 @@ impl RecurrentWeights {
             w_hh,
             b_ih,
             b_hh,
-            hidden,
         })
     }
 
-    /// x [B, L, in] → input projections of every step at once [B, L, G·H].
-    fn project_inputs(&self, x: &Tensor) -> Result<Tensor> {
+    /// x [B, L, in] → input projections of every step at once [B, L, G·H], plus `bias`.
+    fn project_inputs(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let (b, l, i) = x.dims3()?;
         let flat = linear(&x.reshape((b * l, i))?, &self.w_ih)?;
-        Ok(flat.broadcast_add(&self.b_ih)?.reshape((b, l, ()))?)
-    }
-
-    fn project_hidden(&self, h: &Tensor) -> Result<Tensor> {
-        Ok(linear(h, &self.w_hh)?.broadcast_add(&self.b_hh)?)
+        Ok(affine_rows(&flat, None, Some(bias))?.reshape((b, l, ()))?)
     }
 }
 
@@ -100,7 +95,7 @@ impl Lstm {
     }
 
     pub fn forward(&self, x: &Tensor, mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let (b, l, _) = x.dims3()?;
+        let l = x.dim(1)?;
         let masks = step_masks(mask)?;
         let mut input = x.clone();
         let mut last = None;
@@ -109,33 +104,30 @@ impl Lstm {
                 // nn.LSTM's inter-layer dropout: on every layer's output except the last.
                 input = dropout(&input, self.dropout, mode)?;
             }
-            let hsz = w.hidden;
-            let xp = w.project_inputs(&input)?;
-            let mut h = Tensor::zeros((b, hsz), x.dtype(), x.device())?;
-            let mut c = h.clone();
+            // b_ih and b_hh only ever appear summed: add them once, to every step's projection.
+            let xp = w.project_inputs(&input, &(&w.b_ih + &w.b_hh)?)?;
+            let mut state: Option<(Tensor, Tensor)> = None;
             let mut outputs = Vec::with_capacity(l);
             for t in 0..l {
-                let gates = (xp.narrow(1, t, 1)?.squeeze(1)? + w.project_hidden(&h)?)?;
-                // Gate order i, f, g, o as PyTorch: one sigmoid over all, tanh for g.
-                let s = sigmoid(&gates)?;
-                let i = s.narrow(D::Minus1, 0, hsz)?;
-                let f = s.narrow(D::Minus1, hsz, hsz)?;
-                let o = s.narrow(D::Minus1, 3 * hsz, hsz)?;
-                let g = gates.narrow(D::Minus1, 2 * hsz, hsz)?.tanh()?;
-                let c_new = ((f * &c)? + (i * g)?)?;
-                let h_new = (o * c_new.tanh()?)?;
-                match &masks {
-                    Some(m) => {
-                        c = masked_update(&c_new, &c, &m[t])?;
-                        h = masked_update(&h_new, &h, &m[t])?;
-                    }
-                    None => {
-                        c = c_new;
-                        h = h_new;
-                    }
-                }
+                let xt = xp.narrow(1, t, 1)?.squeeze(1)?;
+                // The state starts at zero, so the first step has no hidden product to make.
+                let hh = state
+                    .as_ref()
+                    .map(|(h, _)| linear(h, &w.w_hh))
+                    .transpose()?;
+                let (h_new, c_new) = lstm_cell(&xt, hh.as_ref(), state.as_ref().map(|s| &s.1))?;
+                let (h, c) = match (&masks, &state) {
+                    (Some(m), Some((h, c))) => (
+                        masked_update(&h_new, h, &m[t])?,
+                        masked_update(&c_new, c, &m[t])?,
+                    ),
+                    (Some(m), None) => (h_new.broadcast_mul(&m[t])?, c_new.broadcast_mul(&m[t])?),
+                    (None, _) => (h_new, c_new),
+                };
                 outputs.push(h.clone());
+                state = Some((h, c));
             }
+            let (h, _) = state.context("an empty context")?;
             last = Some(h);
             input = Tensor::stack(&outputs, 1)?;
         }
@@ -171,29 +163,24 @@ impl GruStack {
         let masks = step_masks(mask)?;
         let mut x = self.input.forward(x)?;
         for (w, norm) in &self.blocks {
-            let hsz = w.hidden;
-            let xp = w.project_inputs(&x)?;
-            let mut h = Tensor::zeros((b, hsz), x.dtype(), x.device())?;
+            let xp = w.project_inputs(&x, &w.b_ih)?;
+            let mut h: Option<Tensor> = None;
             let mut outputs = Vec::with_capacity(l);
             for t in 0..l {
-                let xi = xp.narrow(1, t, 1)?.squeeze(1)?;
-                let hh = w.project_hidden(&h)?;
-                // Gate order r, z, n as PyTorch: n = tanh(x_n + r·(W_hn h + b_hn)).
-                let rz = sigmoid(
-                    &(xi.narrow(D::Minus1, 0, 2 * hsz)? + hh.narrow(D::Minus1, 0, 2 * hsz)?)?,
-                )?;
-                let r = rz.narrow(D::Minus1, 0, hsz)?;
-                let z = rz.narrow(D::Minus1, hsz, hsz)?;
-                let n = (xi.narrow(D::Minus1, 2 * hsz, hsz)?
-                    + (r * hh.narrow(D::Minus1, 2 * hsz, hsz)?)?)?
-                .tanh()?;
-                // h' = (1 − z)·n + z·h = n + z·(h − n)
-                let h_new = (&n + (z * (&h - &n)?)?)?;
-                h = match &masks {
-                    Some(m) => masked_update(&h_new, &h, &m[t])?,
-                    None => h_new,
+                let xt = xp.narrow(1, t, 1)?.squeeze(1)?;
+                // The state starts at zero: the first step's hidden projection is b_hh alone.
+                let hh = match &h {
+                    Some(h) => affine_rows(&linear(h, &w.w_hh)?, None, Some(&w.b_hh))?,
+                    None => w.b_hh.unsqueeze(0)?.broadcast_as((b, w.b_hh.dim(0)?))?,
                 };
-                outputs.push(h.clone());
+                let h_new = gru_cell(&xt, &hh, h.as_ref())?;
+                let next = match (&masks, &h) {
+                    (Some(m), Some(h)) => masked_update(&h_new, h, &m[t])?,
+                    (Some(m), None) => h_new.broadcast_mul(&m[t])?,
+                    (None, _) => h_new,
+                };
+                outputs.push(next.clone());
+                h = Some(next);
             }
             let y = Tensor::stack(&outputs, 1)?;
             x = norm.forward(&(x + y)?)?;

@@ -1,4 +1,5 @@
-//! Where one training step's time goes: forward, backward, optimiser, for one architecture
+//! Where one training step's time goes: forward, backward, optimiser (and a forward pass in
+//! evaluation mode), for one architecture
 //! at D = 768, C = 5. `cargo run --release -p lvmkit-train --example step_profile -- mlp 256`.
 //! (mimalloc, as the lvmkit binary: the system allocator pays page faults on every big tensor.)
 
@@ -38,12 +39,18 @@ fn main() -> anyhow::Result<()> {
         opt.step(&g, 1e-4, 1.0)?;
         to += s.elapsed().as_secs_f64();
     }
+    let s = Instant::now();
+    for _ in 0..reps {
+        t.infer(&x)?;
+    }
+    let ti = s.elapsed().as_secs_f64();
     let r = reps as f64;
     println!(
-        "{name} b={b}: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms",
+        "{name} b={b}: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms; inference {:.1} ms",
         tf / r * 1e3,
         tb / r * 1e3,
-        to / r * 1e3
+        to / r * 1e3,
+        ti / r * 1e3
     );
     Ok(())
 }

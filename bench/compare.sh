@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # lvmkit against the current PyTorch on this machine, one after the other, the same thread
 # count each: the seven architectures (`lvmkit bench models` vs bench/pytorch_models.py) and
-# sentence embedding (`lvmkit bench encode` vs sentence-transformers on the same model folder)
+# peak memory of a training run (bench/peak_memory.py), and sentence embedding (`lvmkit bench
+# encode` vs sentence-transformers on the same model folder)
 # on STS-B test sentences and long State of the Union sentences. Ends with one table of ratios
 # (bench/ratios.py). Run it on a quiet machine.
 #
-#   bash bench/compare.sh                       # everything, about 15 minutes on 2 cores
-#   MODELS=mlp,amn SECONDS_PER_CELL=1 bash bench/compare.sh
+#   bash bench/compare.sh                       # everything, about 30 minutes on 2 cores
+#   MODELS=mlp,amn SECONDS_PER_CELL=1 ROUNDS=1 bash bench/compare.sh
 #
 # Needs: bench/setup-pytorch.sh (run here if missing), the fetched data (`lvmkit fetch`), and
 # the STS-B test file (STSB, default ../shared/testdata/stsb/sts-test.csv). Results in OUT
@@ -15,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 threads="${THREADS:-$(nproc)}"
+rounds="${ROUNDS:-2}"
 out="${OUT:-runs/compare}"
 stsb="${STSB:-../shared/testdata/stsb/sts-test.csv}"
 data="${LVMKIT_DATA:-data}"
@@ -25,12 +27,23 @@ mkdir -p "$out"
 cargo build --release -p lvmkit
 export RAYON_NUM_THREADS="$threads"
 
-echo "== models ($threads threads each)"
-models=()
-[ -n "${MODELS:-}" ] && models=(--models "$MODELS")
-"$bin" bench models "${models[@]}" --seconds "${SECONDS_PER_CELL:-3}" --json "$out/lvmkit-models.json"
-"$py" bench/pytorch_models.py "${models[@]}" --threads "$threads" --seconds "${SECONDS_PER_CELL:-3}" \
-    --json "$out/pytorch-models.json" --lvmkit-json "$out/lvmkit-models.json"
+echo "== models ($threads threads each, $rounds rounds)"
+# One model at a time, lvmkit then PyTorch, so a pair shares the machine's state; each pair
+# ROUNDS times, and ratios.py keeps each side's best of the rounds: on a shared machine
+# interference only ever slows a run down.
+all_models="${MODELS:-mlp,lstm,gru,transformer,amn,mamba,graphmert-lvm}"
+rm -rf "$out/rounds" && mkdir -p "$out/rounds"
+for round in $(seq "$rounds"); do
+    for m in ${all_models//,/ }; do
+        "$bin" bench models --models "$m" --seconds "${SECONDS_PER_CELL:-3}" \
+            --json "$out/rounds/lvmkit-$m-$round.json"
+        "$py" bench/pytorch_models.py --models "$m" --threads "$threads" \
+            --seconds "${SECONDS_PER_CELL:-3}" --json "$out/rounds/pytorch-$m-$round.json"
+    done
+done
+
+echo "== peak memory of training at batch 256"
+"$py" bench/peak_memory.py --out "$out" --models "$all_models" --threads "$threads" --lvmkit "$bin"
 
 echo "== sentence embedding"
 cut -f6,7 "$stsb" | tr '\t' '\n' | awk 'NF && !seen[$0]++' > "$out/stsb.txt"

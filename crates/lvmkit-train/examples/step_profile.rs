@@ -2,6 +2,8 @@
 //! evaluation mode), for one architecture
 //! at D = 768, C = 5. `cargo run --release -p lvmkit-train --example step_profile -- mlp 256`.
 //! (mimalloc, as the lvmkit binary: the system allocator pays page faults on every big tensor.)
+//! To time what the binary runs, set what its `main` sets:
+//! `CANDLE_NUM_THREADS=1 MIMALLOC_PURGE_DELAY=-1 RAYON_NUM_THREADS=2 target/release/examples/step_profile lstm 256`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

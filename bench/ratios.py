@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+# The order of `lvmkit models`, for the tables.
+ORDER = ["mlp", "lstm", "gru", "transformer", "amn", "mamba", "graphmert-lvm"]
 TARGETS = {"train@32": 1.5, "train@256": 1.0, "latency@1": 2.0, "latency@256": 1.0,
            "embedding": 1.5}
 
@@ -37,8 +39,10 @@ def best_of_rounds(out):
                     m["train_samples_per_s"][b] = max(v, m["train_samples_per_s"].get(b, 0))
                 for b, v in r["infer_ms"]:
                     m["infer_ms"][b] = min(v, m["infer_ms"].get(b, float("inf")))
+        ranked = sorted(merged.values(),
+                        key=lambda m: ORDER.index(m["name"]) if m["name"] in ORDER else len(ORDER))
         rows = [{**m, "train_samples_per_s": sorted(m["train_samples_per_s"].items()),
-                 "infer_ms": sorted(m["infer_ms"].items())} for m in merged.values()]
+                 "infer_ms": sorted(m["infer_ms"].items())} for m in ranked]
         with open(os.path.join(out, f"{side}-models.json"), "w") as f:
             json.dump(rows, f, indent=1)
 

@@ -16,6 +16,7 @@ use crate::attention::{
 };
 use crate::config::{GraphmertLvmConfig, TransformerConfig};
 use crate::nn::{dropout, gelu, Init, LayerNorm, Linear, Mode, ParamStore};
+use crate::ops::affine_rows;
 use anyhow::Result;
 use candle_core::Tensor;
 
@@ -157,17 +158,23 @@ impl GraphmertLvm {
             Some(p) => p.forward(x)?,
             None => x.clone(),
         };
-        h = h.broadcast_add(&self.positions)?;
+        // The learnt position table, added as one row of L·d per window: its gradient then sums
+        // contiguous rows instead of candle's strided reduction over the batch.
+        let (b, _, d) = h.dims3()?;
+        h = affine_rows(
+            &h.reshape((b, l * d))?,
+            None,
+            Some(&self.positions.flatten_all()?),
+        )?
+        .reshape((b, l, d))?;
         for (layer, offsets) in self.layers.iter().zip(&self.decay_offsets) {
             let bias = self.decay_bias(offsets, l)?.broadcast_add(&pad)?;
             h = layer.forward(&h, &bias, mode)?;
         }
-        // Mean over the real positions only.
-        let m = mask.unsqueeze(2)?;
-        let pooled = h
-            .broadcast_mul(&m)?
-            .sum(1)?
-            .broadcast_div(&m.sum(1)?.clamp(1.0, f64::INFINITY)?)?;
+        // Mean over the real positions only: a [1, L] @ [L, d] product per window (candle's sum
+        // over a middle dimension walks element by element).
+        let sum = mask.unsqueeze(1)?.matmul(&h)?.squeeze(1)?;
+        let pooled = sum.broadcast_div(&mask.sum_keepdim(1)?.clamp(1.0, f64::INFINITY)?)?;
         let y = dropout(&gelu(&self.head_in.forward(&pooled)?)?, self.dropout, mode)?;
         self.head_out.forward(&y)
     }

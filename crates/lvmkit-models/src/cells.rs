@@ -9,6 +9,7 @@
 //! ([`lstm_cell_composed`], [`gru_cell_composed`]), which the tests hold the kernels to.
 
 use crate::nn::sigmoid;
+use crate::ops::fused;
 use anyhow::Result;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
@@ -98,10 +99,6 @@ pub fn gru_cell_composed(x: &Tensor, hh: &Tensor, h: Option<&Tensor>) -> Result<
         Some(h) => (&n + (z * (h - &n)?)?)?,
         None => (&n - (z * &n)?)?,
     })
-}
-
-fn fused(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32
 }
 
 fn sig(v: f32) -> f32 {
@@ -424,6 +421,17 @@ mod tests {
 
     type LstmFn = fn(&Tensor, Option<&Tensor>, Option<&Tensor>) -> Result<(Tensor, Tensor)>;
 
+    /// The kernel's gradients (`got`) against the composition's, operand by operand.
+    fn same_gradients(got: &[Option<Tensor>], expected: &[Option<Tensor>]) {
+        for (k, (a, e)) in got.iter().zip(expected).enumerate() {
+            match (a, e) {
+                (Some(a), Some(e)) => close(a, e, &format!("gradient of operand {k}")),
+                (None, None) => {}
+                _ => panic!("operand {k}: one side has a gradient, the other not"),
+            }
+        }
+    }
+
     /// A loss that weighs every output element differently, so a swapped gate shows.
     fn weighted(t: &Tensor, seed: u64) -> Tensor {
         let w = var(t.dims2().unwrap(), seed);
@@ -457,13 +465,7 @@ mod tests {
                 let (h2, c2, g2) = run(lstm_cell_composed);
                 close(&h1, &h2, "h");
                 close(&c1, &c2, "c");
-                for (k, (a, e)) in g1.iter().zip(&g2).enumerate() {
-                    match (a, e) {
-                        (Some(a), Some(e)) => close(a, e, &format!("gradient of operand {k}")),
-                        (None, None) => {}
-                        _ => panic!("operand {k}: one side has a gradient, the other not"),
-                    }
-                }
+                same_gradients(&g1, &g2);
             }
         }
     }
@@ -486,13 +488,7 @@ mod tests {
                 let (h1, g1) = run(gru_cell);
                 let (h2, g2) = run(gru_cell_composed);
                 close(&h1, &h2, "h");
-                for (k, (a, e)) in g1.iter().zip(&g2).enumerate() {
-                    match (a, e) {
-                        (Some(a), Some(e)) => close(a, e, &format!("gradient of operand {k}")),
-                        (None, None) => {}
-                        _ => panic!("operand {k}: one side has a gradient, the other not"),
-                    }
-                }
+                same_gradients(&g1, &g2);
             }
         }
     }

@@ -266,7 +266,8 @@ impl SendPtr {
     }
 }
 
-fn fused(x: &Tensor) -> bool {
+/// Whether the CPU f32 kernels apply (else the primitive composition runs).
+pub(crate) fn fused(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32 && x.rank() >= 1
 }
 

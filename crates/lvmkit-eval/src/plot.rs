@@ -6,16 +6,20 @@ use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Colours of successive series (matplotlib's first four, readable on white).
-const COLOURS: [RGBColor; 4] = [
+/// Colours of successive series (matplotlib's first eight, readable on white).
+const COLOURS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
 ];
 const BINS: usize = 40;
 
-fn colour(k: usize) -> RGBColor {
+pub(crate) fn colour(k: usize) -> RGBColor {
     COLOURS[k % COLOURS.len()]
 }
 
@@ -176,7 +180,7 @@ pub fn plot_training_curves(path: &Path, epochs: &[EpochPoint]) -> Result<()> {
 }
 
 /// (min, max) of the finite values, `None` when there are none.
-fn finite_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+pub(crate) fn finite_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     values
         .filter(|v| v.is_finite())
         .fold(None, |acc, v| match acc {
@@ -185,7 +189,7 @@ fn finite_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
         })
 }
 
-fn write_svg(path: &Path, svg: &str) -> Result<()> {
+pub(crate) fn write_svg(path: &Path, svg: &str) -> Result<()> {
     lvmkit_io::write_atomic(path, |w| Ok(w.write_all(svg.as_bytes())?))
 }
 

@@ -1,5 +1,7 @@
 //! An [`EvalReport`] for people: an aligned table for the terminal, Markdown for files (the
-//! leaderboard), each with the ridge's chosen α and the comparisons under it.
+//! leaderboard), each with a legend, the ridge's chosen α and the comparisons under it. The
+//! columns: cosine, recall@1/5/10, MRR, median rank, contrastive accuracy ("CA") and the
+//! paraphrase ratio.
 
 use crate::report::{Comparison, EvalReport, EvalRow, RowKind};
 use lvmkit_io::{Align, Table};
@@ -23,6 +25,8 @@ fn table(r: &EvalReport) -> Table {
         ("recall@10", Align::Right),
         ("mrr", Align::Right),
         ("median rank", Align::Right),
+        ("CA", Align::Right),
+        ("paraphrase", Align::Right),
     ]);
     for row in &r.rows {
         t.row(cells(row));
@@ -30,7 +34,16 @@ fn table(r: &EvalReport) -> Table {
     t
 }
 
-fn cells(r: &EvalRow) -> [String; 8] {
+/// Four decimals, or "–" for a number the report does not have (NaN).
+fn fixed4(x: f64) -> String {
+    if x.is_nan() {
+        "–".to_string()
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+fn cells(r: &EvalRow) -> [String; 10] {
     let m = &r.retrieval;
     [
         r.name.clone(),
@@ -41,6 +54,8 @@ fn cells(r: &EvalRow) -> [String; 8] {
         format!("{:.4}", m.recall_at_10),
         format!("{:.4}", m.mrr),
         format!("{}", m.median_rank),
+        fixed4(r.contrastive_accuracy),
+        fixed4(r.paraphrase_ratio),
     ]
 }
 
@@ -63,15 +78,22 @@ fn comparison_line(c: &Comparison) -> String {
     )
 }
 
-/// The lines under a table: the ridge's chosen α, then each comparison.
+/// What the two least obvious columns mean.
+const LEGEND: &str = "CA: contrastive accuracy, the share of the bank (the target's copies and \
+neighbours left out) farther from the prediction than the truth, 0.5 = chance; paraphrase: \
+how close predictions sit to their context over how close the truths do, above 1 = copying";
+
+/// The lines under a table: the legend, the ridge's chosen α, then each comparison.
 fn notes(r: &EvalReport) -> Vec<String> {
+    let legend = std::iter::once(LEGEND.to_string());
     let ridge = r.ridge.iter().map(|ri| {
         format!(
             "ridge: α = {:.4} chosen on val (val cosine {:.4})",
             ri.alpha, ri.val_cosine
         )
     });
-    ridge
+    legend
+        .chain(ridge)
         .chain(r.comparisons.iter().map(comparison_line))
         .collect()
 }

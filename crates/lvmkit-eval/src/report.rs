@@ -1,6 +1,7 @@
-//! One evaluation of a split: models and baselines on the same windows, retrieval over the same
-//! bank, and each model against the best baseline with a document-bootstrap interval. The
-//! report is data; [`crate::render`] prints it.
+//! One evaluation of a split: models and baselines on the same windows, retrieval and
+//! contrastive accuracy over the same bank, the paraphrase ratio, and each model against the
+//! best baseline with a document-bootstrap interval. The report is data; [`crate::render`]
+//! prints it.
 
 use anyhow::{bail, Result};
 use lvmkit_dataset::{Dataset, Window};
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use crate::baselines::{self, CONTEXT_MEAN, COPY_LAST, GLOBAL_MEAN, RIDGE};
 use crate::bootstrap::cluster_bootstrap;
+use crate::contrast;
 use crate::linalg::cosine;
 use crate::retrieval::{Bank, BankIndex, RetrievalMetrics};
 use crate::ridge::Ridge;
@@ -59,12 +61,31 @@ pub struct EvalRow {
     pub cosine: f64,
     #[serde(flatten)]
     pub retrieval: RetrievalMetrics,
+    /// Mean contrastive accuracy over the bank (0..1, 0.5 = chance; definition in
+    /// [`crate::contrast`]). NaN (shown as "–") in a report written before it existed.
+    #[serde(default = "not_measured", deserialize_with = "nan_if_null")]
+    pub contrastive_accuracy: f64,
+    /// Mean max cosine of the predictions with their windows' context over the same for the
+    /// truths (above 1: the predictions copy their context; definition in
+    /// [`crate::contrast`]). NaN (JSON `null`, shown as "–") when undefined or in a report
+    /// written before it existed.
+    #[serde(default = "not_measured", deserialize_with = "nan_if_null")]
+    pub paraphrase_ratio: f64,
     /// Cosine of each window, in window order (for plots; not serialised).
     #[serde(skip)]
     pub window_cosines: Vec<f32>,
     /// Rank of each window's target (not serialised).
     #[serde(skip)]
     pub window_ranks: Vec<u32>,
+}
+
+fn not_measured() -> f64 {
+    f64::NAN
+}
+
+/// A number, or `null` (how serde_json writes NaN) read back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// A model against the best baseline on the same windows.
@@ -177,11 +198,15 @@ pub fn evaluate(
         started.elapsed().as_secs_f64()
     );
     let targets: Vec<usize> = windows.iter().map(|w| w.target).collect();
+    let neighbours = contrast::neighbours(ds, &windows);
+    let truth_context = contrast::max_context_cosines(ds, &windows, |i| ds.target_of(&windows[i]));
     let scorer = Scorer {
         ds,
         windows: &windows,
         bank: &bank,
         targets: &targets,
+        neighbours: &neighbours,
+        truth_context: &truth_context,
     };
 
     let mut rows = Vec::new();
@@ -255,6 +280,10 @@ struct Scorer<'a> {
     windows: &'a [Window],
     bank: &'a BankIndex,
     targets: &'a [usize],
+    /// Each target's neighbours in its document, left out of its contrast set.
+    neighbours: &'a [[Option<usize>; 2]],
+    /// max_k cos(target, context_k) of each window: the paraphrase ratio's denominator.
+    truth_context: &'a [f64],
 }
 
 impl Scorer<'_> {
@@ -272,13 +301,20 @@ impl Scorer<'_> {
         // Summed in window order: the same number on every run.
         let cos = cosines.iter().sum::<f64>() / cosines.len() as f64;
         let window_cosines = cosines.iter().map(|c| *c as f32).collect();
-        let window_ranks = match preds {
-            Preds::PerWindow(p) => self.bank.ranks(p, self.targets)?,
-            Preds::Same(p) => self.bank.ranks_constant(p, self.targets)?,
+        // One pass over the bank gives each window's rank and contrastive accuracy.
+        let standings = match preds {
+            Preds::PerWindow(p) => self.bank.standings(p, self.targets, self.neighbours)?,
+            Preds::Same(p) => self
+                .bank
+                .standings_constant(p, self.targets, self.neighbours)?,
         };
+        let window_ranks: Vec<u32> = standings.iter().map(|s| s.rank()).collect();
         let retrieval = RetrievalMetrics::from_ranks(&window_ranks);
+        let contrastive_accuracy = contrast::contrastive_accuracy(&standings, self.bank.size());
+        let pred_context = contrast::max_context_cosines(self.ds, self.windows, pred_of);
+        let paraphrase_ratio = contrast::paraphrase_ratio(&pred_context, self.truth_context);
         tracing::info!(
-            "{name}: cosine {cos:.4}, recall@1 {:.4}, mrr {:.4} ({:.1}s)",
+            "{name}: cosine {cos:.4}, recall@1 {:.4}, mrr {:.4}, CA {contrastive_accuracy:.4}, paraphrase {paraphrase_ratio:.4} ({:.1}s)",
             retrieval.recall_at_1,
             retrieval.mrr,
             started.elapsed().as_secs_f64()
@@ -288,6 +324,8 @@ impl Scorer<'_> {
             kind,
             cosine: cos,
             retrieval,
+            contrastive_accuracy,
+            paraphrase_ratio,
             window_cosines,
             window_ranks,
         })
@@ -409,6 +447,8 @@ mod tests {
             "recall@10",
             "mrr",
             "median_rank",
+            "contrastive_accuracy",
+            "paraphrase_ratio",
         ] {
             assert!(row.get(key).is_some(), "row field {key} missing");
         }
@@ -429,6 +469,26 @@ mod tests {
         assert!(table.contains("best baseline"));
         let md = crate::render::markdown_table(&report);
         assert!(md.contains("| oracle | model | 1.0000 | 1.0000 |"), "{md}");
+    }
+
+    #[test]
+    fn reports_without_the_contrastive_metrics_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = dataset(dir.path());
+        let report = evaluate(&ds, "test", &[oracle(&ds, "test")], &Default::default()).unwrap();
+        let mut json = serde_json::to_value(&report).unwrap();
+        for row in json["rows"].as_array_mut().unwrap() {
+            let row = row.as_object_mut().unwrap();
+            row.remove("contrastive_accuracy");
+            // serde_json writes an undefined ratio (NaN) as null.
+            row.insert("paraphrase_ratio".into(), serde_json::Value::Null);
+        }
+        let old: EvalReport = serde_json::from_value(json).unwrap();
+        assert!(old.rows.iter().all(|r| r.contrastive_accuracy.is_nan()));
+        assert!(old.rows.iter().all(|r| r.paraphrase_ratio.is_nan()));
+        let md = crate::render::markdown_table(&old);
+        assert!(md.contains("| CA | paraphrase |"), "{md}");
+        assert!(md.contains("| – | – |"), "{md}");
     }
 
     #[test]

@@ -12,12 +12,16 @@
 //! the target is an exact tie by construction (it cannot be ranked above the target by a
 //! rounding difference in the matrix product), while a duplicated wrong answer still counts
 //! once per copy.
+//!
+//! The same pass also counts exact ties and how the target's neighbours score
+//! ([`Standing`]), from which [`crate::contrast`] derives the contrastive accuracy.
 
 use anyhow::{bail, Result};
 use candle_core::Tensor;
 use lvmkit_dataset::Dataset;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
@@ -162,6 +166,24 @@ impl BankIndex {
     /// The rank of each target concept under its prediction (row i of `predictions`, row-major
     /// [targets.len(), dim]), by the tie rule of the module documentation.
     pub fn ranks(&self, predictions: &[f32], targets: &[usize]) -> Result<Vec<u32>> {
+        let none = vec![[None; 2]; targets.len()];
+        Ok(self
+            .standings(predictions, targets, &none)?
+            .iter()
+            .map(Standing::rank)
+            .collect())
+    }
+
+    /// Where each target concept stands under its prediction (row i of `predictions`,
+    /// row-major [targets.len(), dim]), with how each of its `neighbours` (concept rows, e.g.
+    /// the sentences before and after the target) compares: one pass over the bank gives both
+    /// the rank and the contrastive accuracy ([`crate::contrast`]).
+    pub fn standings(
+        &self,
+        predictions: &[f32],
+        targets: &[usize],
+        neighbours: &[[Option<usize>; 2]],
+    ) -> Result<Vec<Standing>> {
         let d = self.dim;
         if predictions.len() != targets.len() * d {
             bail!(
@@ -171,26 +193,55 @@ impl BankIndex {
             );
         }
         let slots = self.slots(targets)?;
+        let near = self.neighbour_slots(&slots, neighbours)?;
         let u = self.unique();
         let block = (SCORE_BUDGET / u).clamp(1, MAX_BLOCK);
         let bank_t = self.vectors.t()?;
-        let mut ranks = Vec::with_capacity(targets.len());
-        for (preds, slots) in predictions.chunks(block * d).zip(slots.chunks(block)) {
+        let mut out = Vec::with_capacity(targets.len());
+        for ((preds, slots), near) in predictions
+            .chunks(block * d)
+            .zip(slots.chunks(block))
+            .zip(near.chunks(block))
+        {
             let q = tensor(preds, slots.len(), d)?;
             let scores = values(&q.matmul(&bank_t)?)?;
-            let block_ranks: Vec<u32> = scores
+            let block_out: Vec<Standing> = scores
                 .par_chunks_exact(u)
-                .zip(slots.par_iter())
-                .map(|(row, &t)| 1 + self.count_above(row, row[t as usize]))
+                .zip(slots.par_iter().zip(near.par_iter()))
+                .map(|(row, (&t, near))| {
+                    let target = row[t as usize];
+                    let (above, tied) = self.count_above_and_tied(row, target);
+                    Standing {
+                        above,
+                        tied,
+                        copies: self.multiplicity[t as usize],
+                        neighbours: near.map(|n| n.map(|n| compare(row[n as usize], target))),
+                    }
+                })
                 .collect();
-            ranks.extend(block_ranks);
+            out.extend(block_out);
         }
-        Ok(ranks)
+        Ok(out)
     }
 
     /// Ranks for one prediction shared by every target (the global-mean baseline): one score
     /// vector, sorted once, instead of a product per window.
     pub fn ranks_constant(&self, prediction: &[f32], targets: &[usize]) -> Result<Vec<u32>> {
+        let none = vec![[None; 2]; targets.len()];
+        Ok(self
+            .standings_constant(prediction, targets, &none)?
+            .iter()
+            .map(Standing::rank)
+            .collect())
+    }
+
+    /// [`BankIndex::standings`] for one prediction shared by every target.
+    pub fn standings_constant(
+        &self,
+        prediction: &[f32],
+        targets: &[usize],
+        neighbours: &[[Option<usize>; 2]],
+    ) -> Result<Vec<Standing>> {
         if prediction.len() != self.dim {
             bail!(
                 "a prediction of {} values for a bank of dimension {}",
@@ -199,6 +250,7 @@ impl BankIndex {
             );
         }
         let slots = self.slots(targets)?;
+        let near = self.neighbour_slots(&slots, neighbours)?;
         let scores = values(&tensor(prediction, 1, self.dim)?.matmul(&self.vectors.t()?)?)?;
         let mut order: Vec<(f32, u32)> = scores
             .iter()
@@ -214,9 +266,43 @@ impl BankIndex {
         }
         Ok(slots
             .iter()
-            .map(|&t| {
+            .zip(&near)
+            .map(|(&t, near)| {
                 let st = scores[t as usize];
-                1 + above[order.partition_point(|(s, _)| *s > st)]
+                let higher = above[order.partition_point(|(s, _)| *s > st)];
+                let at_least = above[order.partition_point(|(s, _)| *s >= st)];
+                Standing {
+                    above: higher,
+                    tied: at_least - higher,
+                    copies: self.multiplicity[t as usize],
+                    neighbours: near.map(|n| n.map(|n| compare(scores[n as usize], st))),
+                }
+            })
+            .collect())
+    }
+
+    /// The unique vector of each neighbour row that is in the bank and does not share its
+    /// target's vector (those copies are accounted for by [`Standing::copies`]).
+    fn neighbour_slots(
+        &self,
+        slots: &[u32],
+        neighbours: &[[Option<usize>; 2]],
+    ) -> Result<Vec<[Option<u32>; 2]>> {
+        if neighbours.len() != slots.len() {
+            bail!(
+                "{} neighbour pairs for {} targets",
+                neighbours.len(),
+                slots.len()
+            );
+        }
+        Ok(slots
+            .iter()
+            .zip(neighbours)
+            .map(|(&t, pair)| {
+                pair.map(|n| {
+                    n.and_then(|n| self.slot.get(&n).copied())
+                        .filter(|&u| u != t)
+                })
             })
             .collect())
     }
@@ -262,12 +348,48 @@ impl BankIndex {
         Ok(out)
     }
 
-    fn count_above(&self, scores: &[f32], target: f32) -> u32 {
-        scores
-            .iter()
-            .zip(&self.multiplicity)
-            .map(|(&s, &m)| if s > target { m } else { 0 })
-            .sum()
+    /// Concepts scoring strictly above `target`, and exactly at it.
+    fn count_above_and_tied(&self, scores: &[f32], target: f32) -> (u32, u32) {
+        let (mut above, mut tied) = (0u32, 0u32);
+        for (&s, &m) in scores.iter().zip(&self.multiplicity) {
+            above += m * u32::from(s > target);
+            tied += m * u32::from(s == target);
+        }
+        (above, tied)
+    }
+}
+
+/// How a score compares with the target's, by the same `>` and `==` the counts use (so that
+/// 0.0 and -0.0 tie).
+fn compare(score: f32, target: f32) -> Ordering {
+    if score > target {
+        Ordering::Greater
+    } else if score == target {
+        Ordering::Equal
+    } else {
+        Ordering::Less
+    }
+}
+
+/// Where one target stands among the bank under its prediction, counted over concepts
+/// (duplicates included), from one pass over the scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Concepts scoring strictly above the target.
+    pub above: u32,
+    /// Concepts scoring exactly the target's score, the target and its copies included.
+    pub tied: u32,
+    /// Concepts whose vector is bit-identical to the target's, the target included.
+    pub copies: u32,
+    /// For each neighbour asked about that is in the bank and is not a copy of the target:
+    /// how its score compares with the target's.
+    pub neighbours: [Option<Ordering>; 2],
+}
+
+impl Standing {
+    /// The rank of the module documentation: 1 + the concepts scoring strictly above.
+    pub fn rank(&self) -> u32 {
+        1 + self.above
     }
 }
 

@@ -11,7 +11,10 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::Tensor;
-use faer::{Mat, Side};
+use faer::diag::Diag;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd;
+use faer::{Accum, Mat, MatRef, Par};
 use lvmkit_dataset::{Dataset, Window};
 use rayon::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -20,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::gram::window_moments;
+use crate::gram::{window_moments, Moments};
 use crate::linalg::{cosine, normalise_rows, tensor, values};
 
 /// Regularisation scales tried, as multiples of trace(XᵀX)/p.
@@ -60,11 +63,14 @@ pub struct Ridge {
     bias: Vec<f32>,
 }
 
-struct Fitted {
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    grid: Vec<AlphaScore>,
-    best: usize,
+/// A closed-form fit: the weights at the chosen α, and every α's validation score.
+pub(crate) struct Fitted {
+    /// [C·D, D] row-major.
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) grid: Vec<AlphaScore>,
+    /// Index of the chosen α in `grid`.
+    pub(crate) best: usize,
 }
 
 /// Flattened contexts of `windows` minus `mx`, [windows, C·D] row-major.
@@ -80,6 +86,34 @@ fn centred_contexts(concepts: &[f32], d: usize, windows: &[Window], mx: &[f64]) 
     out
 }
 
+/// Parallelism of the eigendecomposition and the f64 products: a fixed degree rather than the
+/// number of threads, so that a fit gives the same numbers on any machine.
+const PAR: usize = 4;
+
+/// Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix.
+fn eigen(a: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
+    let n = a.nrows();
+    let par = Par::rayon(PAR);
+    let mut s = Diag::<f64>::zeros(n);
+    let mut u = Mat::<f64>::zeros(n, n);
+    let scratch = evd::self_adjoint_evd_scratch::<f64>(
+        n,
+        evd::ComputeEigenvectors::Yes,
+        par,
+        Default::default(),
+    );
+    evd::self_adjoint_evd(
+        a,
+        s.as_mut(),
+        Some(u.as_mut()),
+        par,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    )
+    .map_err(|e| anyhow!("eigendecomposition of XᵀX ({n}×{n}) failed: {e:?}"))?;
+    Ok((s.column_vector().iter().copied().collect(), u))
+}
+
 /// Fits on `train` windows of a row-major [N, d] concept matrix, choosing α on `val`.
 fn fit_windows(
     concepts: &[f32],
@@ -89,9 +123,57 @@ fn fit_windows(
     val: &[Window],
     scales: &[f64],
 ) -> Result<Fitted> {
-    let (p, q) = (c * d, (c + 1) * d);
     let started = Instant::now();
     let m = window_moments(concepts, d, c, train)?;
+    tracing::debug!(
+        "ridge moments of {} windows: {:.1}s",
+        train.len(),
+        started.elapsed().as_secs_f64()
+    );
+    fit_moments(concepts, d, c, &m, val, scales, Search::All)
+}
+
+/// Which scales of the α grid are scored on `val`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Search {
+    /// Every one: the best of the grid.
+    All,
+    /// Uphill from this index of the grid, one neighbour at a time, until both neighbours
+    /// score lower: the best of the grid whenever val cosine has a single peak over it, at
+    /// three or four products instead of one per scale.
+    Climb(usize),
+}
+
+/// Fits from the moments of the training windows (context `c`: [`Moments`] of (C+1)·D
+/// values), choosing α on the `val` windows, which must have a context of `c` concepts. The
+/// returned grid holds the scales `search` tried, in grid order.
+pub(crate) fn fit_moments(
+    concepts: &[f32],
+    d: usize,
+    c: usize,
+    m: &Moments,
+    val: &[Window],
+    scales: &[f64],
+    search: Search,
+) -> Result<Fitted> {
+    let (p, q) = (c * d, (c + 1) * d);
+    if scales.is_empty() {
+        bail!("ridge: no regularisation scales to try");
+    }
+    if m.mean.len() != q || m.gram.len() != q * q {
+        bail!(
+            "ridge: moments of {} values do not match a context of {c} × {d}",
+            m.mean.len()
+        );
+    }
+    if let Some(w) = val.iter().find(|w| w.target != w.start + c) {
+        bail!(
+            "ridge: validation window of document {} has a context of {} concepts, not {c}",
+            w.doc,
+            w.target - w.start
+        );
+    }
+    let started = Instant::now();
     let (mx, my) = m.mean.split_at(p);
     let trace: f64 = (0..p).map(|i| m.gram[i * q + i]).sum();
     if trace.is_nan() || trace <= 0.0 {
@@ -99,17 +181,21 @@ fn fit_windows(
             "the training contexts do not vary (trace of XᵀX is {trace}); ridge cannot be fitted"
         );
     }
-    let gram_secs = started.elapsed().as_secs_f64();
 
     // XᵀX is the top-left block of the window Gram matrix, XᵀY the top-right one.
-    let evd = Mat::<f64>::from_fn(p, p, |i, j| m.gram[i * q + j])
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| anyhow!("eigendecomposition of XᵀX ({p}×{p}) failed: {e:?}"))?;
-    let v = evd.U();
+    let (lambda, v) = eigen(Mat::<f64>::from_fn(p, p, |i, j| m.gram[i * q + j]).as_ref())?;
     // Rounding can leave the smallest eigenvalues of a PSD matrix slightly negative.
-    let lambda: Vec<f64> = evd.S().column_vector().iter().map(|l| l.max(0.0)).collect();
-    let vt_h = v.transpose() * Mat::<f64>::from_fn(p, d, |i, j| m.gram[i * q + p + j]);
-    let eigen_secs = started.elapsed().as_secs_f64() - gram_secs;
+    let lambda: Vec<f64> = lambda.into_iter().map(|l| l.max(0.0)).collect();
+    let mut vt_h = Mat::<f64>::zeros(p, d);
+    faer::linalg::matmul::matmul(
+        vt_h.as_mut(),
+        Accum::Replace,
+        v.transpose(),
+        Mat::<f64>::from_fn(p, d, |i, j| m.gram[i * q + p + j]).as_ref(),
+        1.0,
+        Par::rayon(PAR),
+    );
+    let eigen_secs = started.elapsed().as_secs_f64();
 
     // Validation inputs, centred once and reused for every α.
     let xv = tensor(&centred_contexts(concepts, d, val, mx), val.len(), p)?;
@@ -121,9 +207,14 @@ fn fit_windows(
         p,
         p,
     )?;
-    let mut grid = Vec::with_capacity(scales.len());
+    // Scores scale `i` of the grid (once), keeping the map of the best one so far.
+    let mut tried: Vec<Option<AlphaScore>> = vec![None; scales.len()];
     let mut best: Option<(usize, Tensor)> = None;
-    for &scale in scales {
+    let mut score = |i: usize| -> Result<f64> {
+        if let Some(s) = tried[i] {
+            return Ok(s.val_cosine);
+        }
+        let scale = scales[i];
         let alpha = scale * trace / p as f64;
         let shrunk: Vec<f32> = (0..p * d)
             .map(|k| (vt_h[(k / d, k % d)] / (lambda[k / d] + alpha)) as f32)
@@ -140,23 +231,57 @@ fn fit_windows(
             .collect();
         let val_cosine = cos.iter().sum::<f64>() / val.len() as f64;
         tracing::debug!("ridge α = {scale:e}·tr/p = {alpha:.4}: val cosine {val_cosine:.5}");
-        grid.push(AlphaScore {
+        tried[i] = Some(AlphaScore {
             scale,
             alpha,
             val_cosine,
         });
         if best
             .as_ref()
-            .is_none_or(|(b, _)| val_cosine > grid[*b].val_cosine)
+            .is_none_or(|(b, _)| val_cosine > tried[*b].expect("scored").val_cosine)
         {
-            best = Some((grid.len() - 1, w));
+            best = Some((i, w));
+        }
+        Ok(val_cosine)
+    };
+    match search {
+        Search::All => {
+            for i in 0..scales.len() {
+                score(i)?;
+            }
+        }
+        Search::Climb(start) => {
+            let mut at = start.min(scales.len() - 1);
+            loop {
+                let here = score(at)?;
+                let mut next = (at, here);
+                for nb in [
+                    at.checked_sub(1),
+                    Some(at + 1).filter(|&i| i < scales.len()),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    let v = score(nb)?;
+                    if v > next.1 {
+                        next = (nb, v);
+                    }
+                }
+                if next.0 == at {
+                    break;
+                }
+                at = next.0;
+            }
         }
     }
     tracing::debug!(
-        "ridge timings: moments {gram_secs:.1}s, eigendecomposition {eigen_secs:.1}s, α grid {:.1}s",
-        started.elapsed().as_secs_f64() - gram_secs - eigen_secs
+        "ridge timings: eigendecomposition {eigen_secs:.1}s, α grid {:.1}s",
+        started.elapsed().as_secs_f64() - eigen_secs
     );
     let (best, weight) = best.expect("at least one scale");
+    // The grid holds the scales tried, in grid order.
+    let best = tried[..best].iter().flatten().count();
+    let grid: Vec<AlphaScore> = tried.into_iter().flatten().collect();
     let weight = values(&weight)?;
     // The bias folds the centring in: (x - mx)·W + my = x·W + (my - mx·W).
     let bias = (0..d)
@@ -180,13 +305,22 @@ impl Ridge {
     }
 
     pub fn fit_with_scales(ds: &Dataset, scales: &[f64]) -> Result<Self> {
+        Self::fit_windows_of(ds, &ds.windows("train")?, scales)
+    }
+
+    /// Fits on some of the `train` windows of `ds` (a training budget, a learning curve's
+    /// subset), choosing α on `val` over [`DEFAULT_SCALES`].
+    pub fn fit_on(ds: &Dataset, train: &[Window]) -> Result<Self> {
+        Self::fit_windows_of(ds, train, &DEFAULT_SCALES)
+    }
+
+    fn fit_windows_of(ds: &Dataset, train: &[Window], scales: &[f64]) -> Result<Self> {
         if scales.is_empty() || scales.iter().any(|s| !(*s > 0.0 && s.is_finite())) {
             bail!("ridge regularisation scales must be positive numbers, got {scales:?}");
         }
         let (c, d) = (ds.context(), ds.dim());
-        let train = ds.windows("train")?;
         let val = ds.windows("val")?;
-        for (name, w) in [("train", &train), ("val", &val)] {
+        for (name, w) in [("train", train), ("val", &val[..])] {
             if w.is_empty() {
                 bail!(
                     "dataset {}: the {name} split has no windows; the ridge baseline fits on train and chooses α on val",
@@ -196,7 +330,7 @@ impl Ridge {
         }
         let (n_train, n_val) = (train.len(), val.len());
         let started = Instant::now();
-        let fitted = fit_windows(ds.concepts.data(), d, c, &train, &val, scales)?;
+        let fitted = fit_windows(ds.concepts.data(), d, c, train, &val, scales)?;
         let chosen = fitted.grid[fitted.best];
         tracing::info!(
             "ridge fitted on {n_train} windows ({}×{d}) in {:.1}s: α = {:.4} ({:e}·tr/p), val cosine {:.4}",
@@ -440,6 +574,26 @@ impl Ridge {
         ridge.save(path)?;
         Ok(ridge)
     }
+
+    /// Where the ridge of a dataset is cached: `DATA/baselines/ridge.safetensors`.
+    pub fn cache_path(ds: &Dataset) -> std::path::PathBuf {
+        ds.dir.join("baselines").join("ridge.safetensors")
+    }
+
+    /// The ridge of `ds`, cached at [`Self::cache_path`] (it depends on nothing but the
+    /// dataset): evaluation's baseline and the trainer's ridge skip path are the same fit.
+    /// Fitted in memory when the dataset folder is read-only.
+    pub fn cached(ds: &Dataset) -> Result<Self> {
+        let path = Self::cache_path(ds);
+        if std::fs::create_dir_all(path.parent().expect("a file in a folder")).is_err() {
+            tracing::warn!(
+                "{} is read-only: fitting the ridge baseline without caching it",
+                ds.dir.display()
+            );
+            return Self::fit(ds);
+        }
+        Self::load_or_fit(ds, &path)
+    }
 }
 
 fn short(hash: &str) -> &str {
@@ -559,6 +713,39 @@ mod tests {
             std::fs::metadata(&path).unwrap().modified().unwrap(),
             before
         );
+    }
+
+    #[test]
+    fn climbing_the_grid_finds_its_peak_with_fewer_products() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = rotation_dataset(dir.path());
+        let (c, d) = (ds.context(), ds.dim());
+        let train = ds.windows("train").unwrap();
+        // Noisy targets so that the val cosine peaks inside the grid rather than at its end.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut concepts = ds.concepts.data().to_vec();
+        concepts
+            .iter_mut()
+            .for_each(|x| *x += rng.gen_range(-0.4f32..0.4));
+        let val = ds.windows("val").unwrap();
+        let m = window_moments(&concepts, d, c, &train).unwrap();
+        let fit = |search| fit_moments(&concepts, d, c, &m, &val, &DEFAULT_SCALES, search).unwrap();
+        let all = fit(Search::All);
+        let peak = all.grid[all.best];
+        assert!(
+            all.best > 0 && all.best < DEFAULT_SCALES.len() - 1,
+            "the test wants a peak inside the grid: {:?}",
+            all.grid
+        );
+        for start in [0, all.best, DEFAULT_SCALES.len() - 1, 99] {
+            let climbed = fit(Search::Climb(start));
+            assert_eq!(climbed.grid[climbed.best], peak, "from {start}");
+            assert_eq!(climbed.weight, all.weight);
+            assert_eq!(climbed.bias, all.bias);
+            assert!(climbed.grid.windows(2).all(|g| g[0].scale < g[1].scale));
+            assert!(climbed.grid.iter().all(|g| all.grid.contains(g)));
+        }
+        assert_eq!(fit(Search::Climb(all.best)).grid.len(), 3);
     }
 
     #[test]

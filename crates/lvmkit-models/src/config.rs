@@ -12,6 +12,50 @@ pub struct ModelConfig {
     pub context: usize,
     #[serde(flatten)]
     pub arch: Architecture,
+    /// A path beside the network that the prediction starts from (see [`Skip`]); older
+    /// checkpoints, written before it existed, have none.
+    #[serde(default)]
+    pub skip: Skip,
+}
+
+/// A base prediction beside the network: the output is `normalise(base(x) + g · net(x))` with a
+/// learnt scalar gate g that starts at 0, so a fresh model predicts exactly its base and
+/// training moves away from it only where the loss says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Skip {
+    /// The network alone (the seeds' models).
+    #[default]
+    None,
+    /// The mean of the (real) context concepts, a fixed base with no parameters.
+    ContextMean,
+    /// A fixed linear map of the flattened context (`skip.weight` [D, C·D], `skip.bias` [D],
+    /// stored in checkpoints but not trained). A new model starts it as the context mean; the
+    /// trainer sets it to the closed-form ridge solution of its training windows before the
+    /// first step.
+    Ridge,
+}
+
+impl Skip {
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::None => "none",
+            Skip::ContextMean => "context-mean",
+            Skip::Ridge => "ridge",
+        }
+    }
+}
+
+impl std::str::FromStr for Skip {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "none" => Skip::None,
+            "context-mean" => Skip::ContextMean,
+            "ridge" => Skip::Ridge,
+            _ => bail!("unknown skip path '{s}' (none, context-mean, ridge)"),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -230,6 +274,7 @@ impl ModelConfig {
             dim,
             context,
             arch: Architecture::default_for(name)?,
+            skip: Skip::None,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -22,7 +22,7 @@ pub mod transformer;
 pub use checkpoint::Checkpoint;
 pub use config::{
     AmnConfig, Architecture, GraphmertLvmConfig, GruConfig, LstmConfig, MambaConfig, MlpConfig,
-    ModelConfig, TransformerConfig, ARCHITECTURES,
+    ModelConfig, Skip, TransformerConfig, ARCHITECTURES,
 };
 pub use nn::Mode;
 
@@ -56,7 +56,21 @@ pub struct Model {
     config: ModelConfig,
     params: nn::ParamStore,
     net: Network,
+    skip: Option<SkipPath>,
 }
+
+/// The base a [`Skip`] adds beside the network, and the gate on the network's output.
+struct SkipPath {
+    /// `Some` for [`Skip::Ridge`]: weight [D, C·D] and bias [D]; `None`: the context mean.
+    linear: Option<(Tensor, Tensor)>,
+    /// Scalar gate g on the network's output, shape [1]; starts at 0.
+    gate: Tensor,
+}
+
+/// Parameter names of the skip path.
+pub const SKIP_WEIGHT: &str = "skip.weight";
+pub const SKIP_BIAS: &str = "skip.bias";
+pub const SKIP_GATE: &str = "skip.gate";
 
 impl Model {
     /// A freshly initialised model; the same config and seed give the same weights.
@@ -77,11 +91,74 @@ impl Model {
                 Network::GraphmertLvm(transformer::GraphmertLvm::new(&mut ps, a, d, c)?)
             }
         };
+        // Made after the network, so the network's weights are the same with or without it.
+        let skip = match config.skip {
+            Skip::None => None,
+            Skip::ContextMean => Some(SkipPath {
+                linear: None,
+                gate: ps.tensor(SKIP_GATE, &[1], nn::Init::Zeros)?,
+            }),
+            Skip::Ridge => {
+                // The context mean as a linear map (I/C per position, no bias) until the trainer
+                // sets the ridge solution.
+                let mut w = vec![0f32; d * c * d];
+                for i in 0..d {
+                    for k in 0..c {
+                        w[i * c * d + k * d + i] = 1.0 / c as f32;
+                    }
+                }
+                let weight = ps.tensor_from(SKIP_WEIGHT, &[d, c * d], w)?;
+                let bias = ps.tensor(SKIP_BIAS, &[d], nn::Init::Zeros)?;
+                Some(SkipPath {
+                    linear: Some((weight, bias)),
+                    gate: ps.tensor(SKIP_GATE, &[1], nn::Init::Zeros)?,
+                })
+            }
+        };
         Ok(Self {
             config: config.clone(),
             params: ps,
             net,
+            skip,
         })
+    }
+
+    /// Sets the [`Skip::Ridge`] path to `x · weight + bias` (`weight` [C·D, D] row-major, as
+    /// the closed-form ridge stores it; `bias` [D]).
+    pub fn set_skip_linear(&self, weight: &[f32], bias: &[f32]) -> Result<()> {
+        let (c, d) = (self.config.context, self.config.dim);
+        let Some(SkipPath {
+            linear: Some(_), ..
+        }) = &self.skip
+        else {
+            bail!(
+                "this {} model has no linear skip path (skip: {})",
+                self.config.arch.name(),
+                self.config.skip.name()
+            );
+        };
+        if weight.len() != c * d * d || bias.len() != d {
+            bail!(
+                "skip path: expected a [{}, {d}] weight and a [{d}] bias, got {} and {} values",
+                c * d,
+                weight.len(),
+                bias.len()
+            );
+        }
+        let w = Tensor::from_slice(weight, (c * d, d), self.device())?
+            .t()?
+            .contiguous()?;
+        let b = Tensor::from_slice(bias, d, self.device())?;
+        for (name, value) in [(SKIP_WEIGHT, w), (SKIP_BIAS, b)] {
+            let var = self
+                .vars()
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v)
+                .expect("the ridge skip path has both");
+            var.set(&value)?;
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -92,9 +169,21 @@ impl Model {
         self.params.num_params()
     }
 
-    /// Trainable parameters by name, in a fixed order.
+    /// Every parameter by name, in a fixed order (what checkpoints hold).
     pub fn vars(&self) -> &[(String, Var)] {
         self.params.vars()
+    }
+
+    /// The parameters training updates: all of them except a [`Skip::Ridge`] path's weight
+    /// and bias, which stay at the closed-form solution they were set to (Adam's per-weight
+    /// steps of size ~lr would otherwise scramble a finely balanced linear map within one
+    /// epoch: measured, the val cosine fell below the ridge's at once).
+    pub fn trainable_vars(&self) -> Vec<(String, Var)> {
+        self.vars()
+            .iter()
+            .filter(|(n, _)| n != SKIP_WEIGHT && n != SKIP_BIAS)
+            .cloned()
+            .collect()
     }
 
     pub fn device(&self) -> &Device {
@@ -122,6 +211,24 @@ impl Model {
             Network::Amn(m) => m.forward(&x, mask)?,
             Network::Mamba(m) => m.forward(&x, mask, mode)?,
             Network::GraphmertLvm(m) => m.forward(&x, mask, mode)?,
+        };
+        let raw = match &self.skip {
+            None => raw,
+            Some(s) => {
+                let base = match &s.linear {
+                    Some((w, bias)) => {
+                        let y = ops::linear(&x.flatten_from(1)?, w)?;
+                        ops::affine_rows(&y, None, Some(bias))?
+                    }
+                    None => {
+                        // Σ over the context as a [1, C] @ [C, D] product (see amn.rs).
+                        let count = mask.sum_keepdim(1)?.clamp(1.0, f64::INFINITY)?;
+                        let sum = mask.unsqueeze(1)?.matmul(&x)?.squeeze(1)?;
+                        sum.broadcast_div(&count)?
+                    }
+                };
+                (base + raw.broadcast_mul(&s.gate)?)?
+            }
         };
         nn::l2_normalize(&raw)
     }

@@ -1,12 +1,78 @@
 //! The model abstraction: sizes, gradients, masking, checkpoints.
 
 use candle_core::{Device, Tensor};
-use lvmkit_models::{Checkpoint, Mode, Model, ModelConfig};
+use lvmkit_models::{Checkpoint, Mode, Model, ModelConfig, Skip};
 use rand::{Rng, SeedableRng};
 
 fn random_contexts(b: usize, c: usize, d: usize, seed: u64) -> Vec<f32> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..b * c * d).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
+fn set_var(model: &Model, name: &str, values: &[f32]) {
+    let (_, var) = model.vars().iter().find(|(n, _)| n == name).unwrap();
+    var.set(&Tensor::from_slice(values, var.dims(), &Device::Cpu).unwrap())
+        .unwrap();
+}
+
+/// A fresh model with a skip path predicts exactly its base: the context mean, or the linear
+/// map it was given.
+#[test]
+fn a_fresh_model_with_a_skip_path_predicts_its_base() {
+    let (c, d) = (3, 4);
+    let ctx = random_contexts(2, c, d, 21);
+    let short = &ctx[..2 * d]; // two concepts: the mean of the real ones only
+    let normalise = |v: Vec<f32>| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect::<Vec<_>>()
+    };
+    for name in lvmkit_models::ARCHITECTURES {
+        let mut cfg = small(name, d, c);
+        cfg.skip = Skip::ContextMean;
+        let model = Model::new(&cfg, 4, &Device::Cpu).unwrap();
+        let p = model.predict(&[&ctx[..c * d], short]).unwrap();
+        let mean = |rows: &[f32], n: usize| {
+            normalise(
+                (0..d)
+                    .map(|j| (0..n).map(|k| rows[k * d + j]).sum::<f32>() / n as f32)
+                    .collect(),
+            )
+        };
+        for (got, want) in p[..d].iter().zip(mean(&ctx, c)) {
+            assert!((got - want).abs() < 1e-5, "{name}: {got} vs {want}");
+        }
+        for (got, want) in p[d..].iter().zip(mean(short, 2)) {
+            assert!(
+                (got - want).abs() < 1e-5,
+                "{name}, short context: {got} vs {want}"
+            );
+        }
+
+        cfg.skip = Skip::Ridge;
+        let model = Model::new(&cfg, 4, &Device::Cpu).unwrap();
+        // weight [C·D, D]: output j = 2 · (last concept)_j + bias_j.
+        let mut w = vec![0f32; c * d * d];
+        for j in 0..d {
+            w[((c - 1) * d + j) * d + j] = 2.0;
+        }
+        let bias: Vec<f32> = (0..d).map(|j| j as f32 * 0.1).collect();
+        model.set_skip_linear(&w, &bias).unwrap();
+        let p = model.predict(&[&ctx[..c * d]]).unwrap();
+        let want = normalise(
+            (0..d)
+                .map(|j| 2.0 * ctx[(c - 1) * d + j] + bias[j])
+                .collect(),
+        );
+        for (got, want) in p.iter().zip(want) {
+            assert!((got - want).abs() < 1e-5, "{name}, ridge: {got} vs {want}");
+        }
+    }
+    let plain = Model::new(&small("mlp", d, c), 0, &Device::Cpu).unwrap();
+    let err = plain
+        .set_skip_linear(&[0.0; 48], &[0.0; 4])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no linear skip path"), "{err}");
 }
 
 /// The seeds' sizes at D = 768, C = 5 (mamba and graphmert-lvm: this crate's documented sizes).
@@ -79,8 +145,20 @@ fn unknown_model_names_are_refused_with_the_known_ones() {
 #[test]
 fn every_parameter_of_every_architecture_gets_a_finite_nonzero_gradient() {
     let (b, c, d) = (4, 5, 12);
-    for name in lvmkit_models::ARCHITECTURES {
-        let model = Model::new(&small(name, d, c), 1, &Device::Cpu).unwrap();
+    let skips = [Skip::None, Skip::ContextMean, Skip::Ridge];
+    for (name, skip) in lvmkit_models::ARCHITECTURES
+        .iter()
+        .flat_map(|n| skips.iter().map(move |s| (*n, *s)))
+    {
+        let mut cfg = small(name, d, c);
+        cfg.skip = skip;
+        let model = Model::new(&cfg, 1, &Device::Cpu).unwrap();
+        let name = format!("{name} (skip {})", skip.name());
+        if skip != Skip::None {
+            // The gate starts at 0, which holds the network's gradients at 0 for one step;
+            // the test is that they flow once it has moved.
+            set_var(&model, lvmkit_models::SKIP_GATE, &[0.5]);
+        }
         let x = Tensor::from_vec(random_contexts(b, c, d, 2), (b, c, d), &Device::Cpu).unwrap();
         // One short context among them: the masked paths must pass gradients too.
         let mask = Tensor::new(

@@ -5,7 +5,7 @@
 
 use crate::runs::{EvalSettings, EvalStage, TrainStage};
 use crate::{Leaderboard, Observer};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use lvmkit_dataset::Dataset;
 use lvmkit_io::fresh::{bring_up_to_date, Freshness, Stage};
 use lvmkit_models::Architecture;
@@ -17,31 +17,41 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, clap::Args)]
 pub struct BoardSettings {
     /// Models to train and evaluate, comma-separated, or `all` (`lvmkit models` lists them).
-    /// The default leaves out graphmert-lvm (67M parameters, about 20 training samples/s on 2
-    /// cores, 6 minutes just to predict the default evaluation splits); `all` adds it.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "mlp,lstm,gru,transformer,amn,mamba"
-    )]
+    /// The default is the models that train to convergence on every train window within the
+    /// main job's 30 minutes on 2 cores (about 2,000 samples/s each at batch 256). The others
+    /// train at 100–450 samples/s (`lvmkit bench models`), 4–15 minutes per epoch of the
+    /// default data: add them with e.g. `--models mlp,amn,lstm` or `--models all`.
+    #[arg(long, value_delimiter = ',', default_value = "mlp,amn")]
     pub models: Vec<String>,
-    /// Training epochs per model: the cosine schedule decays to its floor over them.
-    #[arg(long, default_value_t = 2)]
+    /// Most training epochs per model: the cosine schedule decays to its floor over them, and
+    /// early stopping usually ends a run sooner.
+    #[arg(long, default_value_t = 8)]
     pub epochs: usize,
     /// Early stopping: epochs without a better val cosine.
     #[arg(long, default_value_t = 2)]
     pub patience: usize,
-    /// Each model trains on a seeded sample of at most this many train windows, the same
-    /// sample for every model (0 = all). The default keeps all seven models within about 30
-    /// minutes on 2 cores; see `lvmkit bench models` for each one's speed.
-    #[arg(long, default_value_t = 8_000)]
+    /// Each model trains on at most this many train windows (whole documents in a seeded
+    /// order, the same for every model; 0 = all of them).
+    #[arg(long, default_value_t = 0)]
     pub max_train_windows: usize,
-    /// Windows per training step. On a small budget more, smaller steps learn more: at 8,000
-    /// windows × 2 epochs, 64 gives every model 250 steps where 256 gave 64.
-    #[arg(long, default_value_t = 64)]
+    /// Windows per training step.
+    #[arg(long, default_value_t = 256)]
     pub train_batch_size: usize,
+    /// The base every model starts from (see `lvmkit train --help`): none, context-mean, or
+    /// ridge. Chosen on val (README, "Recipes").
+    #[arg(long, default_value = "context-mean")]
+    pub skip: lvmkit_models::Skip,
+    /// Share of training windows whose context is cut to a random 1…C−1 concepts.
+    #[arg(long, default_value_t = 0.0)]
+    pub short_contexts: f64,
+    /// Whose learning curve to draw next to ridge's: `auto` (the best model on val), `none`
+    /// (ridge's only), or a model name. The model is trained again on 1/8, 1/4 and 1/2 of the
+    /// train windows with its own recipe.
+    #[arg(long, default_value = "auto")]
+    pub curve_model: String,
     /// Training config JSON applied to every model (its "model" field is ignored); --epochs,
-    /// --patience, --max-train-windows and --train-batch-size override it.
+    /// --patience, --max-train-windows, --train-batch-size, --skip and --short-contexts
+    /// override it.
     #[arg(long, value_name = "FILE")]
     pub train_config: Option<PathBuf>,
     #[command(flatten)]
@@ -49,7 +59,8 @@ pub struct BoardSettings {
 }
 
 impl Default for BoardSettings {
-    /// The main job's budget: six architectures, 8,000 windows × 2 epochs in batches of 64.
+    /// The main job's recipe: the models that fit its budget, every train window, early
+    /// stopping on val.
     fn default() -> Self {
         lvmkit_io::setting::defaults()
     }
@@ -91,6 +102,8 @@ impl BoardSettings {
         base.patience = self.patience;
         base.max_train_windows = self.max_train_windows;
         base.batch_size = self.train_batch_size;
+        base.skip = self.skip;
+        base.short_contexts = self.short_contexts;
         selected_models(&self.models)?
             .into_iter()
             .map(|name| {
@@ -103,6 +116,76 @@ impl BoardSettings {
             })
             .collect()
     }
+}
+
+/// Ridge's learning curve and the chosen model's next to it (see [`crate::curve`]).
+fn learning_curve(
+    settings: &BoardSettings,
+    output: &Path,
+    ds: &Dataset,
+    splits: &[String],
+    per_model: &[(String, PathBuf, Vec<lvmkit_eval::EvalReport>)],
+    obs: &mut dyn Observer,
+) -> Result<lvmkit_eval::LearningCurve> {
+    let val_cosine = |reports: &[lvmkit_eval::EvalReport]| {
+        reports
+            .iter()
+            .find(|r| r.split == "val")
+            .and_then(|r| {
+                r.rows
+                    .iter()
+                    .find(|x| x.kind == lvmkit_eval::RowKind::Model)
+            })
+            .map_or(f64::NEG_INFINITY, |x| x.cosine)
+    };
+    let chosen = match settings.curve_model.as_str() {
+        "none" => None,
+        "auto" => per_model
+            .iter()
+            .max_by(|a, b| val_cosine(&a.2).total_cmp(&val_cosine(&b.2))),
+        name => Some(
+            per_model
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .with_context(|| {
+                    format!("--curve-model {name}: not one of the models trained (--models)")
+                })?,
+        ),
+    };
+    let model = match chosen {
+        None => None,
+        Some((name, dir, reports)) => {
+            let config = lvmkit_train::RunDir::new(dir).read_config()?.train;
+            let full = reports
+                .iter()
+                .filter_map(|r| {
+                    let row = r
+                        .rows
+                        .iter()
+                        .find(|x| x.kind == lvmkit_eval::RowKind::Model)?;
+                    Some((r.split.clone(), row.cosine))
+                })
+                .collect();
+            Some(crate::curve::CurveModel {
+                name: name.clone(),
+                config,
+                full,
+            })
+        }
+    };
+    let mut stage = crate::curve::CurveStage {
+        ds,
+        dir: output.join("curve"),
+        splits: splits.to_vec(),
+        model,
+        made: None,
+    };
+    if run_stage(&mut stage, obs)? == Freshness::Made {
+        if let Some(c) = stage.made.take() {
+            return Ok(c);
+        }
+    }
+    crate::curve::CurveStage::read(&stage.json_path())
 }
 
 /// Runs `stage`, telling `obs` when it was kept.
@@ -165,7 +248,14 @@ pub fn leaderboard(
     }
 
     obs.stage(labels[2]);
-    let board = Leaderboard::build(ds, &per_model)?;
+    let curve = learning_curve(settings, output, ds, &splits, &per_model, obs)?;
+    let mut board = Leaderboard::build(ds, &per_model)?;
+    board.curve = Some(curve);
+    board.left_out = lvmkit_models::ARCHITECTURES
+        .iter()
+        .filter(|a| !per_model.iter().any(|(n, _, _)| n == *a))
+        .map(|a| a.to_string())
+        .collect();
     board.write(output)?;
     obs.leaderboard(output, &board);
     Ok(board)

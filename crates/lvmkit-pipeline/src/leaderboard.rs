@@ -48,6 +48,11 @@ pub struct Leaderboard {
     pub splits: BTreeMap<String, EvalReport>,
     pub models: Vec<ModelEntry>,
     pub dataset: DatasetEntry,
+    /// Ridge's learning curve, and the best model's beside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curve: Option<lvmkit_eval::LearningCurve>,
+    /// Architectures this leaderboard did not train (`--models` adds them).
+    pub left_out: Vec<String>,
     #[serde(skip)]
     order: Vec<String>,
 }
@@ -126,6 +131,8 @@ impl Leaderboard {
                     .map(|(k, v)| (k.clone(), (v.documents, v.windows)))
                     .collect(),
             },
+            curve: None,
+            left_out: Vec::new(),
             order,
         })
     }
@@ -188,9 +195,35 @@ impl Leaderboard {
             ]);
         }
         out.push_str(&models.markdown());
+        if !self.left_out.is_empty() {
+            writeln!(
+                out,
+                "\nNot trained here: {} (add with `--models {},{}` or `--models all`; \
+                 `lvmkit bench models` gives each one's speed).",
+                self.left_out.join(", "),
+                self.models
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                self.left_out.join(",")
+            )
+            .unwrap();
+        }
         for s in &self.order {
             writeln!(out, "\n## {s}\n").unwrap();
             out.push_str(&markdown_table(&self.splits[s]));
+        }
+        if let Some(c) = &self.curve {
+            writeln!(
+                out,
+                "\n## Learning curves\n\nMean cosine against the number of train windows \
+                 (nested subsets of whole documents) and the context length, for ridge (fitted in \
+                 closed form, α chosen on val) and the model beside it (its own recipe, trained \
+                 again on each subset). Plots: `curve/curve-<split>.svg`.\n"
+            )
+            .unwrap();
+            out.push_str(&c.markdown());
         }
         out.push_str(
             "\n## Reading the tables\n\n\
@@ -198,6 +231,12 @@ impl Leaderboard {
              - **recall@k**, **MRR**, **median rank**: where the true next concept (by its concept \
              id, not by vector equality) ranks among *every* concept of the split's documents \
              (`bank`). A duplicate sentence scores the same as the target and does not push it down.\n\
+             - **CA** (contrastive accuracy, as in the Large Concept Models paper): the share of the \
+             bank's concepts that are farther from the prediction than the true next concept, \
+             leaving out the target's copies and its neighbours in its document; 0.5 is chance.\n\
+             - **paraphrase**: mean over windows of the prediction's highest cosine to its context, \
+             divided by the same for the true next concept. Above 1, predictions sit closer to the \
+             context than the truth does: the model copies.\n\
              - Baselines use the very same windows: `copy_last` predicts the last context sentence, \
              `context_mean` the mean of the context, `global_mean` the mean train target, `ridge` a \
              linear map from the flattened context fitted in closed form on train (α chosen on val).\n\
@@ -231,6 +270,14 @@ impl Leaderboard {
             ]);
         }
         let mut out = format!("\n{}", t.text());
+        if !self.left_out.is_empty() {
+            writeln!(
+                out,
+                "not trained: {} (add with --models; see leaderboard.md)",
+                self.left_out.join(", ")
+            )
+            .unwrap();
+        }
         for s in ["test", "ood"] {
             if let Some(r) = self.splits.get(s) {
                 writeln!(out, "\n{}", render_table(r)).unwrap();

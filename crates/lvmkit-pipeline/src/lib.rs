@@ -15,6 +15,7 @@
 
 pub mod board;
 pub mod corpora;
+pub mod curve;
 pub mod dataset;
 pub mod encode;
 pub mod leaderboard;
@@ -27,4 +28,4 @@ pub use board::{leaderboard, selected_models, BoardSettings};
 pub use leaderboard::Leaderboard;
 pub use main_job::MainJob;
 pub use observer::{Observer, Silent};
-pub use runs::{evaluate_run, load_ridge, EvalSettings};
+pub use runs::{evaluate_run, EvalSettings};

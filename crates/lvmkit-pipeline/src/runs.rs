@@ -52,7 +52,7 @@ pub fn evaluate_run(
         );
     }
     let name = cfg.model.arch.name().to_string();
-    let ridge = load_ridge(ds)?;
+    let ridge = Ridge::cached(ds)?;
     let eval_dir = eval_dir(run);
     std::fs::create_dir_all(&eval_dir)
         .with_context(|| format!("cannot create {}", eval_dir.display()))?;
@@ -114,20 +114,6 @@ pub fn evaluate_run(
 /// Where a run's evaluation reports and plots go.
 pub fn eval_dir(run: &Path) -> PathBuf {
     run.join("eval")
-}
-
-/// The ridge baseline, cached beside the dataset (it depends on nothing else); fitted in
-/// memory when the dataset folder is read-only.
-pub fn load_ridge(ds: &Dataset) -> Result<Ridge> {
-    let path = ds.dir.join("baselines").join("ridge.safetensors");
-    if std::fs::create_dir_all(path.parent().expect("a file in a folder")).is_err() {
-        tracing::warn!(
-            "{} is read-only: fitting the ridge baseline without caching it",
-            ds.dir.display()
-        );
-        return Ridge::fit(ds);
-    }
-    Ridge::load_or_fit(ds, &path)
 }
 
 /// Per-window cosines of each model next to the best baseline.

@@ -155,8 +155,22 @@ fn the_leaderboard_keeps_runs_and_evaluations_whose_inputs_are_unchanged() {
     let again = lvmkit_pipeline::leaderboard(&settings, &out, &ds, steps, &mut second).unwrap();
     assert_eq!(
         second.0,
-        ["mlp: config and data", "mlp: checkpoint and data"]
+        [
+            "mlp: config and data",
+            "mlp: checkpoint and data",
+            "learning curve: data and recipe"
+        ]
     );
+    // The curve: ridge at every size and context, and the model trained again on 1/8, 1/4
+    // and 1/2 of its 200 windows, beside its full run.
+    let curve = board.curve.as_ref().unwrap();
+    assert_eq!(curve.contexts(), [1, 2, 3, 5]);
+    let model = &curve.series[0];
+    assert_eq!(model.name, "mlp");
+    let sizes: Vec<usize> = model.points.iter().map(|p| p.0).collect();
+    assert_eq!(sizes, [25, 50, 100, 200]);
+    assert!(model.points.iter().all(|p| p.1["val"].is_finite()));
+    assert!(out.join("curve").join("curve-val.svg").exists());
     let json = |b: &lvmkit_pipeline::Leaderboard| serde_json::to_value(&b.splits).unwrap();
     assert_eq!(json(&board), json(&again));
     // Another evaluation setting re-evaluates without retraining.
@@ -169,7 +183,10 @@ fn the_leaderboard_keeps_runs_and_evaluations_whose_inputs_are_unchanged() {
     };
     let mut third = Kept::default();
     lvmkit_pipeline::leaderboard(&other, &out, &ds, steps, &mut third).unwrap();
-    assert_eq!(third.0, ["mlp: config and data"]);
+    assert_eq!(
+        third.0,
+        ["mlp: config and data", "learning curve: data and recipe"]
+    );
 }
 
 /// The baselines on real text (this was an ignored test over the main job's dataset; it runs
@@ -188,10 +205,10 @@ fn the_baselines_behave_on_real_text() {
         ridge.alpha
     );
     // The cache round-trips exactly, and lvmkit-pipeline's loader uses it.
-    let cached = lvmkit_pipeline::load_ridge(&ds).unwrap();
+    let cached = lvmkit_eval::Ridge::cached(&ds).unwrap();
     assert_eq!(cached.weight(), ridge.weight());
     assert_eq!(
-        lvmkit_pipeline::load_ridge(&ds).unwrap().weight(),
+        lvmkit_eval::Ridge::cached(&ds).unwrap().weight(),
         ridge.weight()
     );
 

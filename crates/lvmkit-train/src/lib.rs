@@ -19,7 +19,7 @@ pub use schedule::{ScheduleConfig, ScheduleKind};
 pub use trainer::{train, History, RunStatus, TrainOptions, TrainOutcome};
 
 use anyhow::{bail, Context, Result};
-use lvmkit_models::Architecture;
+use lvmkit_models::{Architecture, Skip};
 use serde::{Deserialize, Serialize};
 
 /// Every hyper-parameter of a training run, in one place (also the `--config FILE` format;
@@ -44,6 +44,14 @@ pub struct TrainConfig {
     /// Train on a seeded sample of at most this many train windows (the same sample for every
     /// model with the same seed: a shared budget for comparisons); 0 = every window.
     pub max_train_windows: usize,
+    /// A base the prediction starts from, beside the network (`none`, `context-mean`, or
+    /// `ridge`: a linear path set to the closed-form ridge of the train windows before the first
+    /// step). With a base, the network's output enters through a gate that starts at 0.
+    pub skip: Skip,
+    /// Share of training windows (each epoch, drawn per window) whose context is cut to a
+    /// random 1…C−1 most recent concepts, so the model also learns the short prompts users
+    /// give; validation always uses whole windows. 0 = off.
+    pub short_contexts: f64,
 }
 
 impl Default for TrainConfig {
@@ -59,6 +67,8 @@ impl Default for TrainConfig {
             clip: 1.0,
             seed: 0,
             max_train_windows: 0,
+            skip: Skip::None,
+            short_contexts: 0.0,
         }
     }
 }
@@ -95,6 +105,12 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
             bail!("optimizer betas must be in [0, 1)");
+        }
+        if !(0.0..=1.0).contains(&self.short_contexts) {
+            bail!(
+                "short_contexts must be a share in [0, 1], got {}",
+                self.short_contexts
+            );
         }
         if !(self.clip.is_finite() && self.clip >= 0.0) {
             bail!("clip must be ≥ 0, got {}", self.clip);

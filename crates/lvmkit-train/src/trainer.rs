@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use lvmkit_dataset::{Dataset, Window};
-use lvmkit_models::{Checkpoint, Mode, Model, ModelConfig};
+use lvmkit_models::{Checkpoint, Mode, Model, ModelConfig, Skip};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -78,6 +78,11 @@ impl std::fmt::Display for RunStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct History {
     pub epochs: Vec<EpochRecord>,
+    /// Val cosine of the model before its first step (its skip path's base, if it has one):
+    /// the best checkpoint starts as this state, so training can only improve on it.
+    #[serde(default)]
+    pub initial_val_cosine: Option<f64>,
+    /// Epoch of the best checkpoint; 0 = the initial state.
     pub best_epoch: usize,
     pub best_val_cosine: f64,
     pub status: RunStatus,
@@ -162,7 +167,7 @@ pub fn train(
         });
     }
 
-    let train_windows = sample_windows(non_empty_windows(ds, "train")?, cfg);
+    let train_windows = sample_windows(ds, non_empty_windows(ds, "train")?, cfg)?;
     let val_windows = non_empty_windows(ds, "val")?;
     let steps_per_epoch = train_windows.len().div_ceil(cfg.batch_size) as u64;
     let total_steps = steps_per_epoch * cfg.epochs as u64;
@@ -176,6 +181,16 @@ pub fn train(
         steps_per_epoch
     );
 
+    if state.epoch == 0 && state.history.initial_val_cosine.is_none() {
+        // Epoch 0: the untrained model is a candidate like every epoch after it.
+        let val = evaluate(&model, ds, &val_windows, cfg)?;
+        tracing::info!("epoch 0 (before training): val cosine {:.4}", val.cosine);
+        state.history.initial_val_cosine = Some(val.cosine);
+        state.history.best_epoch = 0;
+        state.history.best_val_cosine = val.cosine;
+        write_best(&run, &model, 0, val.cosine, &run_cfg)?;
+    }
+
     let mut session_epochs = 0;
     while state.epoch < cfg.epochs {
         let epoch = state.epoch + 1;
@@ -186,12 +201,22 @@ pub fn train(
         let mut order = train_windows.clone();
         order.shuffle(&mut stream(cfg.seed, 2 * epoch as u64));
         let mut dropout_rng = stream(cfg.seed, 2 * epoch as u64 + 1);
+        let mut cut_rng = stream(cfg.seed, (1 << 32) + epoch as u64);
 
         let mut sums = Sums::default();
         let mut grad_norm_sum = 0.0;
         let mut lr = 0.0;
         for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            let b = gather(ds, chunk, &device)?;
+            let mut b = gather(ds, chunk, &device)?;
+            if cfg.short_contexts > 0.0 {
+                b.mask = short_context_mask(
+                    chunk.len(),
+                    ds.context(),
+                    cfg.short_contexts,
+                    &mut cut_rng,
+                    &device,
+                )?;
+            }
             let pred = model.forward(&b.contexts, &b.mask, &mut Mode::Train(&mut dropout_rng))?;
             let loss = cfg.loss.compute(&pred, &b.targets)?;
             let loss_value = loss.total.to_scalar::<f32>()? as f64;
@@ -260,17 +285,13 @@ pub fn train(
         state.epoch = epoch;
         state.optimizer_step = opt.step;
 
-        let improved = state.history.best_epoch == 0 || val.cosine > state.history.best_val_cosine;
-        if improved {
+        // A run from before epoch 0 was recorded has no best yet after its first epoch.
+        let no_best = state.history.best_epoch == 0 && state.history.initial_val_cosine.is_none();
+        if no_best || val.cosine > state.history.best_val_cosine {
             state.history.best_epoch = epoch;
             state.history.best_val_cosine = val.cosine;
             state.epochs_without_improvement = 0;
-            let meta = BTreeMap::from([
-                ("epoch".to_string(), epoch.to_string()),
-                ("val_cosine".to_string(), val.cosine.to_string()),
-                ("dataset".to_string(), run_cfg.data.manifest_hash.clone()),
-            ]);
-            Checkpoint::write(&run.best_path(), &model, &[], &meta)?;
+            write_best(&run, &model, epoch, val.cosine, &run_cfg)?;
         } else {
             state.epochs_without_improvement += 1;
         }
@@ -316,23 +337,58 @@ pub fn train(
     })
 }
 
+fn write_best(
+    run: &RunDir,
+    model: &Model,
+    epoch: usize,
+    val_cosine: f64,
+    run_cfg: &RunConfig,
+) -> Result<()> {
+    let meta = BTreeMap::from([
+        ("epoch".to_string(), epoch.to_string()),
+        ("val_cosine".to_string(), val_cosine.to_string()),
+        ("dataset".to_string(), run_cfg.data.manifest_hash.clone()),
+    ]);
+    Checkpoint::write(&run.best_path(), model, &[], &meta)
+}
+
+/// A [B, C] mask that cuts each window's context, with probability `share`, to its last
+/// 1…C−1 concepts (uniform); the rest keep all C.
+fn short_context_mask(
+    b: usize,
+    c: usize,
+    share: f64,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> Result<candle_core::Tensor> {
+    use rand::Rng;
+    let mut mask = vec![1f32; b * c];
+    if c > 1 {
+        for row in mask.chunks_mut(c) {
+            if rng.gen::<f64>() < share {
+                let keep = rng.gen_range(1..c);
+                row[..c - keep].fill(0.0);
+            }
+        }
+    }
+    Ok(candle_core::Tensor::from_vec(mask, (b, c), device)?)
+}
+
 fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     rng
 }
 
-/// The `max_train_windows` budget: a seeded sample, kept in dataset order.
-fn sample_windows(windows: Vec<Window>, cfg: &TrainConfig) -> Vec<Window> {
+/// The `max_train_windows` budget: whole documents in a seeded order until the budget is
+/// reached ([`lvmkit_eval::nested_train_subset`], the learning curves' subsets), kept in
+/// dataset order.
+fn sample_windows(ds: &Dataset, windows: Vec<Window>, cfg: &TrainConfig) -> Result<Vec<Window>> {
     let max = cfg.max_train_windows;
     if max == 0 || windows.len() <= max {
-        return windows;
+        return Ok(windows);
     }
-    // A stream of its own, so the sample does not shift the shuffles or the dropout masks.
-    let mut rng = stream(cfg.seed, u64::MAX);
-    let mut idx: Vec<usize> = rand::seq::index::sample(&mut rng, windows.len(), max).into_vec();
-    idx.sort_unstable();
-    idx.into_iter().map(|i| windows[i]).collect()
+    lvmkit_eval::nested_train_subset(ds, max, cfg.seed)
 }
 
 fn non_empty_windows(ds: &Dataset, split: &str) -> Result<Vec<Window>> {
@@ -379,8 +435,20 @@ fn start(
         dim: ds.dim(),
         context: ds.context(),
         arch: cfg.model.clone(),
+        skip: cfg.skip,
     };
     let model = Model::new(&model_cfg, cfg.seed, device)?;
+    if cfg.skip == Skip::Ridge {
+        // Fitted on the windows this run trains on: a smaller budget gets no more data
+        // through its starting point.
+        let train = non_empty_windows(ds, "train")?;
+        let ridge = if cfg.max_train_windows == 0 || train.len() <= cfg.max_train_windows {
+            lvmkit_eval::Ridge::cached(ds)?
+        } else {
+            lvmkit_eval::Ridge::fit_on(ds, &sample_windows(ds, train, cfg)?)?
+        };
+        model.set_skip_linear(ridge.weight(), ridge.bias())?;
+    }
     let run_cfg = RunConfig {
         format: RUN_FORMAT.into(),
         model: model_cfg,
@@ -404,7 +472,7 @@ fn start(
             .with_context(|| format!("cannot remove {}", eval_dir.display()))?;
     }
     lvmkit_io::atomic::write_json_atomic(&run.config_path(), &run_cfg)?;
-    let opt = AdamW::new(model.vars(), cfg.optimizer.clone())?;
+    let opt = AdamW::new(&model.trainable_vars(), cfg.optimizer.clone())?;
     Ok((run_cfg, model, opt, TrainerState::fresh()))
 }
 
@@ -422,7 +490,7 @@ fn resume(ds: &Dataset, run: &RunDir) -> Result<(RunConfig, Model, AdamW, Traine
         );
     }
     let model = Model::new(&run_cfg.model, run_cfg.train.seed, &Device::Cpu)?;
-    let mut opt = AdamW::new(model.vars(), run_cfg.train.optimizer.clone())?;
+    let mut opt = AdamW::new(&model.trainable_vars(), run_cfg.train.optimizer.clone())?;
     if !run.last_path().exists() {
         tracing::info!(
             "no epoch of {} had finished: starting it from the beginning",

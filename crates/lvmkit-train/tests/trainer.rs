@@ -354,3 +354,30 @@ fn an_empty_split_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// With a ridge skip path the run starts at the ridge: epoch 0 scores the ridge's own val
+/// cosine, and the best checkpoint can only be better than that.
+#[test]
+fn a_ridge_skip_run_starts_at_the_ridge_and_never_ends_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = make_dataset(dir.path(), [("train", 12), ("val", 4), ("test", 3)]);
+    let ridge = lvmkit_eval::Ridge::cached(&ds).unwrap();
+    let cfg = TrainConfig {
+        skip: lvmkit_models::Skip::Ridge,
+        short_contexts: 0.3,
+        ..small_config()
+    };
+    let out = train(&ds, &cfg, &dir.path().join("run"), &quiet()).unwrap();
+    let h = &out.history;
+    let initial = h.initial_val_cosine.unwrap();
+    assert!(
+        (initial - ridge.val_cosine).abs() < 1e-4,
+        "epoch 0: {initial} vs the ridge's {}",
+        ridge.val_cosine
+    );
+    assert!(h.best_val_cosine >= initial);
+    assert!(h.epochs.iter().all(|e| e.val_cosine <= h.best_val_cosine));
+    let best =
+        lvmkit_models::Checkpoint::read(&RunDir::new(&dir.path().join("run")).best_path()).unwrap();
+    assert_eq!(best.metadata["epoch"], h.best_epoch.to_string());
+}

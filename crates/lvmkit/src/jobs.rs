@@ -11,12 +11,33 @@ use lvmkit_pipeline::{BoardSettings, Leaderboard, MainJob, Observer};
 use std::path::{Path, PathBuf};
 
 /// Shows a job's progress: stage lines and kept stages on stderr, results as the single
-/// commands print them.
-pub struct Printer;
+/// commands print them; remembers when each stage began, for [`Printer::stage_times`].
+#[derive(Default)]
+pub struct Printer {
+    stages: Vec<(String, std::time::Instant)>,
+}
+
+impl Printer {
+    /// Seconds each stage took, in order (the last one up to now), as a table.
+    pub fn stage_times(&self) -> String {
+        let mut t = Table::named(["stage", "seconds"]);
+        let now = std::time::Instant::now();
+        for (i, (label, began)) in self.stages.iter().enumerate() {
+            let end = self.stages.get(i + 1).map_or(now, |(_, t)| *t);
+            t.row([
+                label.clone(),
+                format!("{:.1}", (end - *began).as_secs_f64()),
+            ]);
+        }
+        t.text()
+    }
+}
 
 impl Observer for Printer {
     fn stage(&mut self, label: &str) {
         eprintln!("{label}");
+        self.stages
+            .push((label.to_string(), std::time::Instant::now()));
     }
     fn kept(&mut self, name: &str, depends_on: &str, output: &Path) {
         eprintln!(
@@ -68,7 +89,13 @@ pub struct LeaderboardArgs {
 pub fn leaderboard(args: &LeaderboardArgs) -> Result<()> {
     let ds = Dataset::open(&args.data)?;
     let steps = ["train", "evaluate", "report"];
-    lvmkit_pipeline::leaderboard(&args.board, &args.output, &ds, steps, &mut Printer)?;
+    lvmkit_pipeline::leaderboard(
+        &args.board,
+        &args.output,
+        &ds,
+        steps,
+        &mut Printer::default(),
+    )?;
     Ok(())
 }
 
@@ -78,13 +105,17 @@ pub const RUN_HELP: &str = "The main job on the default data, start to finish. S
   2. ingest    split each corpus into documents of sentences: OUTPUT/corpus/<name>.jsonl\n\
   3. dataset   embed every sentence (cached in <data>/cache), cut context windows inside\n\
                documents, split by document, --ood corpora as their own split: OUTPUT/data\n\
-  4. train     each of --models on the same sample of train windows (--max-train-windows) for\n\
-               --epochs, keeping the best epoch on val: OUTPUT/models/<name>\n\
+  4. train     each of --models (default: those that converge within the budget) on every train\n\
+               window, starting from the context mean (--skip) and stopping early on val:\n\
+               OUTPUT/models/<name>\n\
   5. evaluate  every model next to the copy_last, context_mean, global_mean and ridge baselines\n\
-               on val, test and ood (cosine, recall@1/5/10 and MRR over the split's whole bank,\n\
-               a document-bootstrap interval): OUTPUT/models/<name>/eval\n\
-  6. report    OUTPUT/leaderboard.md and OUTPUT/leaderboard.json: parameters, training time and\n\
-               samples/s, inference latency at batch 1 and 256, and every split's table\n\
+               on val, test and ood (cosine, recall@1/5/10, MRR and contrastive accuracy over\n\
+               the split's whole bank, the paraphrase ratio, a document-bootstrap interval):\n\
+               OUTPUT/models/<name>/eval\n\
+  6. report    learning curves (ridge and the best model against train windows and context\n\
+               length: OUTPUT/curve), then OUTPUT/leaderboard.md and OUTPUT/leaderboard.json:\n\
+               parameters, training time and samples/s, inference latency at batch 1 and 256,\n\
+               every split's table, the curves\n\
   7. index     the bank's HNSW index for `lvmkit serve`, with its recall@10 against exact search\n\
                and queries/s: OUTPUT/data/index\n\n\
 Each stage is skipped when its inputs are unchanged (corpus stamps, the dataset manifest, the\n\
@@ -103,7 +134,9 @@ pub struct RunArgs {
 pub fn run(args: &RunArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let job = &args.job;
-    lvmkit_pipeline::main_job::run(job, &args.data.dir(), &mut Printer)?;
+    let mut printer = Printer::default();
+    lvmkit_pipeline::main_job::run(job, &args.data.dir(), &mut printer)?;
+    print!("\n{}", printer.stage_times());
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
     println!(
         "serve it: lvmkit serve --run {} --data {}",

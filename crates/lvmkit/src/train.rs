@@ -71,6 +71,14 @@ pub struct TrainArgs {
     /// InfoNCE temperature [default: 0.07].
     #[arg(long, group = "hyper")]
     pub temperature: Option<f32>,
+    /// A base beside the network that training starts from: none, context-mean, or ridge (a
+    /// linear path set to the closed-form ridge of the train windows); the network's output
+    /// enters through a gate that starts at 0 [default: none].
+    #[arg(long, group = "hyper")]
+    pub skip: Option<lvmkit_models::Skip>,
+    /// Share of training windows whose context is cut to a random 1…C−1 concepts [default: 0].
+    #[arg(long, group = "hyper")]
+    pub short_contexts: Option<f64>,
 }
 
 /// The training config from `--config` (or the defaults) with the flags applied over it.
@@ -95,6 +103,8 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
     set(&mut cfg.seed, args.seed);
     set(&mut cfg.max_train_windows, args.max_train_windows);
     set(&mut cfg.clip, args.clip);
+    set(&mut cfg.skip, args.skip);
+    set(&mut cfg.short_contexts, args.short_contexts);
     set(&mut cfg.optimizer.lr, args.lr);
     set(&mut cfg.optimizer.weight_decay, args.weight_decay);
     set(&mut cfg.schedule.warmup, args.warmup);

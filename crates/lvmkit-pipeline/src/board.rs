@@ -30,8 +30,8 @@ pub struct BoardSettings {
     /// Early stopping: epochs without a better val cosine.
     #[arg(long, default_value_t = 2)]
     pub patience: usize,
-    /// Each model trains on at most this many train windows (whole documents in a seeded
-    /// order, the same for every model; 0 = all of them).
+    /// Each model trains on at most this many train windows (documents in a seeded order, the
+    /// last one cut to fit, the same for every model; 0 = all of them).
     #[arg(long, default_value_t = 0)]
     pub max_train_windows: usize,
     /// Windows per training step.

@@ -6,7 +6,7 @@
 //! any training run when nothing changed.
 
 use crate::runs::TrainStage;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use lvmkit_dataset::Dataset;
 use lvmkit_eval::{ridge_learning_curve, CurveSeries, LearningCurve};
 use lvmkit_io::fresh::{bring_up_to_date, Stage, Stamp};
@@ -65,8 +65,10 @@ impl CurveStage<'_> {
 
     /// The curve on disk.
     pub fn read(path: &Path) -> Result<LearningCurve> {
-        let text = std::fs::read_to_string(path)?;
-        Ok(serde_json::from_str(&text)?)
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a learning curve", path.display()))
     }
 
     fn stamp(&self) -> Stamp {

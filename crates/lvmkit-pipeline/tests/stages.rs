@@ -204,7 +204,7 @@ fn the_baselines_behave_on_real_text() {
         "α {}",
         ridge.alpha
     );
-    // The cache round-trips exactly, and lvmkit-pipeline's loader uses it.
+    // The cache round-trips exactly, and `Ridge::cached` loads it.
     let cached = lvmkit_eval::Ridge::cached(&ds).unwrap();
     assert_eq!(cached.weight(), ridge.weight());
     assert_eq!(

@@ -380,9 +380,8 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
-/// The `max_train_windows` budget: whole documents in a seeded order until the budget is
-/// reached ([`lvmkit_eval::nested_train_subset`], the learning curves' subsets), kept in
-/// dataset order.
+/// The `max_train_windows` budget: documents in a seeded order, the last one cut to fit
+/// ([`lvmkit_eval::nested_train_subset`], the learning curves' subsets), kept in dataset order.
 fn sample_windows(ds: &Dataset, windows: Vec<Window>, cfg: &TrainConfig) -> Result<Vec<Window>> {
     let max = cfg.max_train_windows;
     if max == 0 || windows.len() <= max {
@@ -438,17 +437,7 @@ fn start(
         skip: cfg.skip,
     };
     let model = Model::new(&model_cfg, cfg.seed, device)?;
-    if cfg.skip == Skip::Ridge {
-        // Fitted on the windows this run trains on: a smaller budget gets no more data
-        // through its starting point.
-        let train = non_empty_windows(ds, "train")?;
-        let ridge = if cfg.max_train_windows == 0 || train.len() <= cfg.max_train_windows {
-            lvmkit_eval::Ridge::cached(ds)?
-        } else {
-            lvmkit_eval::Ridge::fit_on(ds, &sample_windows(ds, train, cfg)?)?
-        };
-        model.set_skip_linear(ridge.weight(), ridge.bias())?;
-    }
+    init_skip(ds, cfg, &model)?;
     let run_cfg = RunConfig {
         format: RUN_FORMAT.into(),
         model: model_cfg,
@@ -476,6 +465,23 @@ fn start(
     Ok((run_cfg, model, opt, TrainerState::fresh()))
 }
 
+/// Sets a [`Skip::Ridge`] path to the ridge of the windows this run trains on (a smaller
+/// budget gets no more data through its starting point); other models are left as made.
+fn init_skip(ds: &Dataset, cfg: &TrainConfig, model: &Model) -> Result<()> {
+    if cfg.skip != Skip::Ridge {
+        return Ok(());
+    }
+    let train = non_empty_windows(ds, "train")?;
+    let all = train.len();
+    let sample = sample_windows(ds, train, cfg)?;
+    let ridge = if sample.len() == all {
+        lvmkit_eval::Ridge::cached(ds)?
+    } else {
+        lvmkit_eval::Ridge::fit_on(ds, &sample)?
+    };
+    model.set_skip_linear(ridge.weight(), ridge.bias())
+}
+
 fn resume(ds: &Dataset, run: &RunDir) -> Result<(RunConfig, Model, AdamW, TrainerState)> {
     let run_cfg = run.read_config()?;
     check_compatible(&run_cfg, ds, &run.dir)?;
@@ -496,6 +502,7 @@ fn resume(ds: &Dataset, run: &RunDir) -> Result<(RunConfig, Model, AdamW, Traine
             "no epoch of {} had finished: starting it from the beginning",
             run.dir.display()
         );
+        init_skip(ds, &run_cfg.train, &model)?;
         return Ok((run_cfg, model, opt, TrainerState::fresh()));
     }
     let ckpt = Checkpoint::read(&run.last_path())?;

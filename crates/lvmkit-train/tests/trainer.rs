@@ -381,3 +381,46 @@ fn a_ridge_skip_run_starts_at_the_ridge_and_never_ends_below_it() {
         lvmkit_models::Checkpoint::read(&RunDir::new(&dir.path().join("run")).best_path()).unwrap();
     assert_eq!(best.metadata["epoch"], h.best_epoch.to_string());
 }
+
+/// A ridge-skip run killed before its first epoch finished resumes from the same ridge start,
+/// and ends exactly like an uninterrupted run.
+#[test]
+fn a_ridge_skip_run_killed_in_its_first_epoch_resumes_from_the_ridge() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = make_dataset(dir.path(), [("train", 12), ("val", 4), ("test", 3)]);
+    let cfg = TrainConfig {
+        skip: lvmkit_models::Skip::Ridge,
+        epochs: 2,
+        ..small_config()
+    };
+    let whole = train(&ds, &cfg, &dir.path().join("whole"), &quiet()).unwrap();
+    let cut = dir.path().join("cut");
+    let stop = TrainOptions {
+        stop_after: Some(1),
+        ..quiet()
+    };
+    train(&ds, &cfg, &cut, &stop).unwrap();
+    // As if killed during epoch 1: no epoch had finished.
+    let rd = RunDir::new(&cut);
+    std::fs::remove_file(rd.last_path()).unwrap();
+    std::fs::remove_file(rd.history_path()).unwrap();
+    let resume = TrainOptions {
+        resume: true,
+        ..quiet()
+    };
+    let resumed = train(&ds, &cfg, &cut, &resume).unwrap();
+    let learnt = |h: &lvmkit_train::History| {
+        let per_epoch: Vec<(f64, f64)> = h
+            .epochs
+            .iter()
+            .map(|e| (e.train_loss, e.val_cosine))
+            .collect();
+        (
+            h.initial_val_cosine,
+            h.best_epoch,
+            h.best_val_cosine,
+            per_epoch,
+        )
+    };
+    assert_eq!(learnt(&resumed.history), learnt(&whole.history));
+}

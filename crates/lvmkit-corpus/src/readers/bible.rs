@@ -7,11 +7,10 @@
 //! brackets.
 
 use crate::entities::decode_entities;
-use crate::fsutil::list_files;
+use crate::fsutil::{list_files, open_decompressed};
 use crate::segment::{normalize_ws, segment_blocks, Block};
 use crate::{emit_document, Document, IngestStats, SegmentConfig};
 use anyhow::{bail, Context, Result};
-use flate2::read::MultiGzDecoder;
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -137,19 +136,7 @@ pub(crate) fn read(
 /// True when `path` is a verse table: its first line (gunzipped when it is gzip) passes
 /// [`looks_like_verse_table`].
 pub(crate) fn sniff(path: &Path) -> Result<bool> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut magic = [0u8; 2];
-    let n = file
-        .read(&mut magic)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
-        Box::new(MultiGzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
+    let reader = open_decompressed(path)?;
     let mut head = Vec::with_capacity(4096);
     // A damaged gzip stream is not a verse table; the reader reports it if asked to read it.
     if reader.take(4096).read_to_end(&mut head).is_err() {
@@ -166,16 +153,10 @@ pub(crate) fn sniff(path: &Path) -> Result<bool> {
 
 /// The whole file as text, gunzipped when it starts with the gzip magic.
 pub(crate) fn load(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(bytes.len() * 3);
-        MultiGzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut out)
-            .with_context(|| format!("{}: not a valid gzip file", path.display()))?;
-        out
-    } else {
-        bytes
-    };
+    let mut bytes = Vec::new();
+    open_decompressed(path)?
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: cannot read (or not a valid gzip file)", path.display()))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         anyhow::anyhow!(
             "{}: invalid UTF-8 at byte {} (after decompression)",

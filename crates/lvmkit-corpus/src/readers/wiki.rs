@@ -1,14 +1,13 @@
 //! MediaWiki XML exports (plain or bzip2, multistream included), streamed page by page.
 
-use crate::fsutil::list_files;
+use crate::fsutil::{list_files, open_decompressed};
 use crate::segment::segment_blocks;
 use crate::wikitext::{is_redirect_text, wikitext_to_blocks};
 use crate::{emit_document, Document, IngestStats, SegmentConfig};
-use anyhow::{anyhow, bail, Context, Result};
-use bzip2::read::MultiBzDecoder;
+use anyhow::{anyhow, bail, Result};
 use quick_xml::events::Event;
 use quick_xml::Reader;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 use std::path::Path;
 
 pub(crate) fn read(
@@ -28,26 +27,6 @@ pub(crate) fn read(
         Ok(())
     } else {
         read_file(path, cfg, stats, emit)
-    }
-}
-
-/// Open a dump, decompressing when the file starts with the bzip2 magic.
-fn open(path: &Path) -> Result<Box<dyn BufRead>> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut magic = [0u8; 3];
-    let n = file
-        .read(&mut magic)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    if n == 3 && &magic == b"BZh" {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 16,
-            MultiBzDecoder::new(file),
-        )))
-    } else {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
     }
 }
 
@@ -75,7 +54,7 @@ fn read_file(
     stats: &mut IngestStats,
     emit: &mut dyn FnMut(Document) -> Result<()>,
 ) -> Result<()> {
-    let mut reader = Reader::from_reader(open(path)?);
+    let mut reader = Reader::from_reader(open_decompressed(path)?);
     reader.config_mut().trim_text(false);
     let mut buf = Vec::new();
     let mut stack: Vec<Vec<u8>> = Vec::new();

@@ -3,12 +3,13 @@
 use anyhow::{bail, Context, Result};
 use lvmkit_corpus::Document;
 use lvmkit_encode::{encode_with_cache, EmbeddingCache, EncodeOptions, SentenceEncoder};
+use lvmkit_io::OutputLock;
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use crate::layout::{
-    DocumentEntry, EncoderInfo, InputInfo, Manifest, SplitSummary, FORMAT_VERSION,
+    DocumentEntry, EncoderInfo, InputInfo, Manifest, SplitSummary, TruncatedTexts, FORMAT_VERSION,
 };
 use crate::split::{assign, SplitRatios};
 
@@ -66,6 +67,8 @@ pub fn build(
     if !inputs.iter().any(|i| !i.ood) {
         bail!("no training corpus given (only --ood corpora)");
     }
+    // Held from before the first sentence is embedded until the folder is in place.
+    let lock = lock_output(out)?;
     // 1. Documents, with their split.
     let mut docs: Vec<(Document, bool)> = Vec::new();
     let mut input_info = Vec::new();
@@ -156,8 +159,9 @@ pub fn build(
         dim,
     };
     let with_ood = inputs.iter().any(|i| i.ood);
-    assemble(
-        out,
+    let truncated = TruncatedTexts::locate(&stats.truncation, &entries);
+    assemble_encoded(
+        &lock,
         Parts {
             entries,
             texts,
@@ -168,6 +172,7 @@ pub fn build(
             empty,
             with_ood,
         },
+        truncated,
         opts,
     )
 }
@@ -184,8 +189,45 @@ pub(crate) struct Parts {
     pub with_ood: bool,
 }
 
-/// Cuts the windows, summarises each split and writes the folder.
-pub(crate) fn assemble(out: &Path, parts: Parts, opts: &BuildOptions) -> Result<Manifest> {
+/// Takes the lock on a dataset folder for the life of the command that writes it (and clears
+/// what a killed writer of it left).
+/// Refuses, before any work, an output that is someone else's folder.
+pub fn lock_output(out: &Path) -> Result<OutputLock> {
+    let lock = OutputLock::acquire(out, "dataset")?;
+    check_replaceable(out)?;
+    Ok(lock)
+}
+
+/// An existing `out` may be replaced only if it is an lvmkit dataset (or an empty folder).
+fn check_replaceable(out: &Path) -> Result<()> {
+    if out.exists() {
+        let is_dataset = out.join("manifest.json").exists();
+        let is_empty = out
+            .read_dir()
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !out.is_dir() || !(is_dataset || is_empty) {
+            bail!(
+                "{} exists and is not an lvmkit dataset; refusing to overwrite it (choose another --output)",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Cuts the windows, summarises each split and writes the folder `lock` guards.
+pub(crate) fn assemble(lock: &OutputLock, parts: Parts, opts: &BuildOptions) -> Result<Manifest> {
+    assemble_encoded(lock, parts, TruncatedTexts::default(), opts)
+}
+
+/// [`assemble`] for sentences this build embedded, recording those the encoder cut.
+fn assemble_encoded(
+    lock: &OutputLock,
+    parts: Parts,
+    truncated: TruncatedTexts,
+    opts: &BuildOptions,
+) -> Result<Manifest> {
     let Parts {
         entries,
         texts,
@@ -250,6 +292,18 @@ pub(crate) fn assemble(out: &Path, parts: Parts, opts: &BuildOptions) -> Result<
             "the training split has no windows: no training document has more than {c} sentences (lower --context or add text)"
         );
     }
+    // Training stops early and keeps its best epoch on val; evaluation reports test.
+    for split in ["val", "test"] {
+        let sum = &summaries[split];
+        if sum.windows == 0 {
+            bail!(
+                "the {split} split has no windows: {} document(s), none with more than {c} sentences; \
+                 give it a larger share with --split (now {}), lower --context, or add text",
+                sum.documents,
+                opts.ratios
+            );
+        }
+    }
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         dim,
@@ -261,9 +315,10 @@ pub(crate) fn assemble(out: &Path, parts: Parts, opts: &BuildOptions) -> Result<
         inputs,
         splits: summaries,
         empty_documents_skipped: empty,
+        truncated_texts: truncated,
         created_by: format!("lvmkit {}", env!("CARGO_PKG_VERSION")),
     };
-    write_folder(out, |tmp| {
+    write_folder(lock, |tmp| {
         lvmkit_io::npy::write(&tmp.join("concepts.npy"), &[texts.len(), dim], &vectors)?;
         lvmkit_io::write_atomic(&tmp.join("concepts.jsonl"), |w| {
             for e in &entries {
@@ -300,30 +355,16 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
         .sum()
 }
 
-/// Fills a temporary folder beside `out` and renames it to `out`. An existing `out` is replaced
-/// only if it is an lvmkit dataset (or empty): never someone else's folder.
-pub fn write_folder(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    if out.exists() {
-        let is_dataset = out.join("manifest.json").exists();
-        let is_empty = out
-            .read_dir()
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
-        if !out.is_dir() || !(is_dataset || is_empty) {
-            bail!(
-                "{} exists and is not an lvmkit dataset; refusing to overwrite it (choose another --output)",
-                out.display()
-            );
-        }
-    }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
+/// Fills a temporary folder beside the output `lock` guards and renames it into place. An
+/// existing output is replaced only if it is an lvmkit dataset (or empty): never someone else's
+/// folder. The temporary folder and the old dataset, while it is moved aside, carry the lock's
+/// staging names, so the next holder of the lock removes them if this process is killed.
+pub fn write_folder(lock: &OutputLock, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let out = lock.output();
+    check_replaceable(out)?;
+    let parent = lock.parent();
     let tmp = tempfile::Builder::new()
-        .prefix(".lvmkit-dataset-")
+        .prefix(&lock.staging_prefix("new"))
         .tempdir_in(parent)
         .with_context(|| format!("cannot create a temporary folder in {}", parent.display()))?;
     fill(tmp.path())?;
@@ -334,11 +375,17 @@ pub fn write_folder(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Resul
     }
     let tmp = tmp.keep();
     if out.exists() {
-        let old = parent.join(format!(".lvmkit-old-{}", std::process::id()));
+        let old = parent.join(format!(
+            "{}{}",
+            lock.staging_prefix("old"),
+            std::process::id()
+        ));
         std::fs::rename(out, &old)
             .with_context(|| format!("cannot move aside {}", out.display()))?;
         std::fs::rename(&tmp, out)
             .with_context(|| format!("cannot move the new dataset to {}", out.display()))?;
+        // The new dataset is in place; whatever of the old one cannot be removed now carries
+        // the staging name, and the next writer of this output removes it.
         let _ = std::fs::remove_dir_all(&old);
     } else {
         std::fs::rename(&tmp, out)
@@ -416,5 +463,6 @@ pub fn from_vectors(
         encode: EncodeOptions::default(),
         cache_dir: None,
     };
-    assemble(out, parts, &opts)
+    let lock = lock_output(out)?;
+    assemble(&lock, parts, &opts)
 }

@@ -87,7 +87,56 @@ pub struct Manifest {
     pub splits: BTreeMap<String, SplitSummary>,
     /// Documents dropped because they had no sentences.
     pub empty_documents_skipped: usize,
+    /// Sentences the encoder cut to its token limit. Left out of the file when there are none,
+    /// so a manifest written before it was recorded still hashes as it did.
+    #[serde(default, skip_serializing_if = "TruncatedTexts::is_none")]
+    pub truncated_texts: TruncatedTexts,
     pub created_by: String,
+}
+
+/// Sentences longer than the encoder's token limit: their concepts embed only the first
+/// `limit` tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TruncatedTexts {
+    /// How many sentences were cut.
+    pub texts: usize,
+    /// The encoder's limit in tokens, special tokens included.
+    pub limit: usize,
+    /// Tokens of the longest cut sentence, before the cut.
+    pub longest_tokens: usize,
+    /// The longest cut sentence's concept row.
+    pub longest_concept: usize,
+    /// The id of its document.
+    pub longest_document: String,
+    /// Its position in that document, from 0 (as `pos` in `concepts.jsonl`).
+    pub longest_position: usize,
+}
+
+impl TruncatedTexts {
+    /// Locates the longest of `t` (whose indices are concept rows) in its document.
+    pub fn locate(t: &lvmkit_encode::Truncation, documents: &[DocumentEntry]) -> Self {
+        if t.is_none() {
+            return Self::default();
+        }
+        let row = t.longest_index;
+        let doc = documents
+            .iter()
+            .find(|d| (d.start..d.start + d.len).contains(&row))
+            .expect("every concept row belongs to a document");
+        Self {
+            texts: t.texts,
+            limit: t.limit,
+            longest_tokens: t.longest_tokens,
+            longest_concept: row,
+            longest_document: doc.id.clone(),
+            longest_position: row - doc.start,
+        }
+    }
+
+    /// True when no sentence was cut.
+    pub fn is_none(&self) -> bool {
+        self.texts == 0
+    }
 }
 
 impl Manifest {
@@ -252,5 +301,53 @@ mod tests {
             assert_eq!(s.as_str(), name);
             assert_eq!(s.to_possible_value().unwrap().get_name(), name);
         }
+    }
+
+    /// A manifest as written before `truncated_texts` was recorded.
+    const OLD_MANIFEST: &str = r#"{"format_version":1,"dim":2,"context":1,"encoder":{"name":"e","path":"/e","fingerprint":"f","dim":2},"seed":42,"split_ratios":{"train":0.8,"val":0.1,"test":0.1},"concepts":3,"inputs":[],"splits":{"train":{"documents":1,"sentences":3,"windows":2,"adjacent_cosine":0.5,"doc_ids":["a"]}},"empty_documents_skipped":0,"created_by":"lvmkit 0.1.0"}"#;
+
+    #[test]
+    fn an_old_manifest_keeps_its_hash_and_a_cut_is_recorded() {
+        let old: Manifest = serde_json::from_str(OLD_MANIFEST).unwrap();
+        assert!(old.truncated_texts.is_none());
+        assert_eq!(serde_json::to_string(&old).unwrap(), OLD_MANIFEST);
+        assert_eq!(
+            old.hash(),
+            lvmkit_io::hash::sha256_hex(OLD_MANIFEST.as_bytes())
+        );
+
+        let documents = [("a", 0, 2), ("b", 2, 3)].map(|(id, start, len)| DocumentEntry {
+            index: start,
+            id: id.into(),
+            title: String::new(),
+            source: "s".into(),
+            split: "train".into(),
+            start,
+            len,
+        });
+        let cut = lvmkit_encode::Truncation {
+            limit: 256,
+            texts: 2,
+            longest_tokens: 400,
+            longest_index: 3,
+        };
+        let new = Manifest {
+            truncated_texts: TruncatedTexts::locate(&cut, &documents),
+            ..old.clone()
+        };
+        assert_eq!(
+            new.truncated_texts,
+            TruncatedTexts {
+                texts: 2,
+                limit: 256,
+                longest_tokens: 400,
+                longest_concept: 3,
+                longest_document: "b".into(),
+                longest_position: 1,
+            }
+        );
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), new);
+        assert_ne!(new.hash(), old.hash());
     }
 }

@@ -43,6 +43,7 @@ pub fn export(data: &Dataset, split: &str, out: &Path) -> Result<usize> {
 /// overlapping windows of one article (as the seeds' exports do), they can land in different
 /// splits. The caller should say so.
 pub fn import(path: &Path, out: &Path, opts: &BuildOptions) -> Result<Manifest> {
+    let lock = crate::build::lock_output(out)?;
     let (cshape, contexts) = npz::read_f32(path, "context_sequences")?;
     let (tshape, targets) = npz::read_f32(path, "target_vectors")?;
     if cshape.len() != 3 || tshape.len() != 2 {
@@ -101,7 +102,7 @@ pub fn import(path: &Path, out: &Path, opts: &BuildOptions) -> Result<Manifest> 
         with_ood: false,
     };
     assemble(
-        out,
+        &lock,
         parts,
         &BuildOptions {
             context: c,

@@ -37,8 +37,20 @@ impl FromStr for SplitRatios {
             bail!("--split '{s}': expected three non-negative numbers like 80/10/10");
         }
         let total: f64 = parts.iter().sum();
-        if total <= 0.0 || parts[0] <= 0.0 {
-            bail!("--split '{s}': the train share must be positive");
+        // Percentages (80/10/10) or fractions (0.8/0.1/0.1), never silently rescaled.
+        if (total - 100.0).abs() > 1e-6 && (total - 1.0).abs() > 1e-9 {
+            bail!(
+                "--split '{s}': the shares add up to {total}, not 100; give train/val/test \
+                 percentages like 80/10/10"
+            );
+        }
+        for (name, share) in ["train", "val", "test"].iter().zip(&parts) {
+            if *share <= 0.0 {
+                bail!(
+                    "--split '{s}': the {name} share is 0; every split needs documents (train to \
+                     learn from, val to stop early and keep the best epoch, test to report)"
+                );
+            }
         }
         Ok(Self {
             train: parts[0] / total,
@@ -114,6 +126,14 @@ mod tests {
         assert!("80/20".parse::<SplitRatios>().is_err());
         assert!("0/50/50".parse::<SplitRatios>().is_err());
         assert!("a/b/c".parse::<SplitRatios>().is_err());
+        let r: SplitRatios = "0.7/0.2/0.1".parse().unwrap();
+        assert!((r.val - 0.2).abs() < 1e-12);
+        let err = "100/0/0".parse::<SplitRatios>().unwrap_err().to_string();
+        assert!(err.contains("the val share is 0"), "{err}");
+        let err = "90/10/0".parse::<SplitRatios>().unwrap_err().to_string();
+        assert!(err.contains("the test share is 0"), "{err}");
+        let err = "50/50/50".parse::<SplitRatios>().unwrap_err().to_string();
+        assert!(err.contains("add up to 150, not 100"), "{err}");
     }
 
     #[test]

@@ -219,24 +219,22 @@ fn a_non_dataset_folder_is_never_overwritten_and_bad_corpora_name_their_line() {
         path: corpus.clone(),
         ood: false,
     }];
+    // The folder is refused before any corpus is read or sentence embedded.
     let err = build(&inputs, &encoder, &options(&tmp.path().join("cache")), &out).unwrap_err();
-    assert!(format!("{err:#}").contains("c.jsonl:2"), "{err:#}");
-    // fix the corpus: now the folder itself is the problem
-    std::fs::write(&corpus, "{\"id\":\"a\",\"title\":\"\",\"source\":\"t\",\"sentences\":[\"One sentence here.\",\"Two sentences here.\",\"Three.\"]}\n").unwrap();
-    let err = build(
-        &inputs,
-        &encoder,
-        &BuildOptions {
-            context: 1,
-            ..options(&tmp.path().join("cache"))
-        },
-        &out,
-    )
-    .unwrap_err();
     assert!(
         format!("{err:#}").contains("refusing to overwrite"),
         "{err:#}"
     );
+    let fresh = tmp.path().join("fresh");
+    let err = build(
+        &inputs,
+        &encoder,
+        &options(&tmp.path().join("cache")),
+        &fresh,
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("c.jsonl:2"), "{err:#}");
+    assert!(!fresh.exists());
     assert_eq!(
         std::fs::read_to_string(out.join("notes.txt")).unwrap(),
         "precious"

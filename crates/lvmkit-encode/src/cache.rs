@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::encoder::{EncodeOptions, SentenceEncoder};
+use crate::truncation::Truncation;
 
 const MAGIC: &[u8; 8] = b"LVMKITC1";
 const MAX_SEGMENTS: usize = 32;
@@ -26,12 +27,16 @@ pub fn text_key(text: &str) -> Key {
     d[..16].try_into().unwrap()
 }
 
+/// What [`encode_with_cache`] did.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct CacheStats {
     /// Texts served from the cache.
     pub hits: usize,
     /// Texts the model had to embed (after removing duplicates).
     pub encoded: usize,
+    /// Texts cut to the encoder's token limit, counted over every input text (duplicates
+    /// included) whether it was embedded now or served from the cache.
+    pub truncation: Truncation,
 }
 
 pub struct EmbeddingCache {
@@ -205,7 +210,9 @@ fn write_segment(path: &Path, dim: usize, keys: &[Key], vectors: &[f32]) -> Resu
 }
 
 /// Embeds `texts` (N×D out, in order), taking what it can from `cache` and encoding only the
-/// rest, each distinct text once; new embeddings are added to the cache.
+/// rest, each distinct text once; new embeddings are added to the cache. Texts served from the
+/// cache are tokenised (not embedded) to count those the token limit cuts, so the count is the
+/// same however many were cached.
 pub fn encode_with_cache(
     encoder: &SentenceEncoder,
     cache: Option<&mut EmbeddingCache>,
@@ -213,13 +220,17 @@ pub fn encode_with_cache(
     opts: &EncodeOptions,
 ) -> Result<(Vec<f32>, CacheStats)> {
     let dim = encoder.dim();
+    let limit = encoder.token_limit();
     let Some(cache) = cache else {
-        let v = encoder.encode(texts, opts)?;
+        let bar = crate::encoder::progress_bar(texts.len(), opts.progress);
+        let (v, counts) = encoder.encode_counting(texts, opts, &bar)?;
+        bar.finish_and_clear();
         return Ok((
             v,
             CacheStats {
                 hits: 0,
                 encoded: texts.len(),
+                truncation: Truncation::of(&counts, limit),
             },
         ));
     };
@@ -232,23 +243,37 @@ pub fn encode_with_cache(
     let keys: Vec<Key> = texts.iter().map(|t| text_key(t)).collect();
     let mut todo_keys: Vec<Key> = Vec::new();
     let mut todo_texts: Vec<String> = Vec::new();
+    let mut hit_keys: Vec<Key> = Vec::new();
+    let mut hit_texts: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut hits = 0;
     for (k, t) in keys.iter().zip(texts) {
-        if cache.get(k).is_some() {
-            hits += 1;
-        } else if seen.insert(*k) {
+        let cached = cache.get(k).is_some();
+        hits += cached as usize;
+        if !seen.insert(*k) {
+            continue;
+        }
+        if cached {
+            hit_keys.push(*k);
+            hit_texts.push(t.clone());
+        } else {
             todo_keys.push(*k);
             todo_texts.push(t.clone());
         }
     }
+    // Token counts by key: cached texts tokenised now, the others as they are encoded.
+    let mut token_counts: HashMap<Key, usize> = hit_keys
+        .into_iter()
+        .zip(encoder.token_counts(&hit_texts)?)
+        .collect();
     // Encode in chunks, saving each to the cache: an interrupted job keeps what it finished.
     let bar = crate::encoder::progress_bar(todo_texts.len(), opts.progress);
     let started = std::time::Instant::now();
     let mut done = 0;
     for (texts_chunk, keys_chunk) in todo_texts.chunks(CHUNK).zip(todo_keys.chunks(CHUNK)) {
-        let fresh = encoder.encode_with_bar(texts_chunk, opts, &bar)?;
+        let (fresh, counts) = encoder.encode_counting(texts_chunk, opts, &bar)?;
         cache.insert(keys_chunk, &fresh)?;
+        token_counts.extend(keys_chunk.iter().copied().zip(counts));
         done += texts_chunk.len();
         if opts.progress && bar.is_hidden() && done < todo_texts.len() {
             // No terminal to draw a bar on (a log file, CI): say how far it got instead.
@@ -265,11 +290,13 @@ pub fn encode_with_cache(
     for k in &keys {
         out.extend_from_slice(cache.get(k).expect("every key was just cached"));
     }
+    let counts: Vec<usize> = keys.iter().map(|k| token_counts[k]).collect();
     Ok((
         out,
         CacheStats {
             hits,
             encoded: todo_texts.len(),
+            truncation: Truncation::of(&counts, limit),
         },
     ))
 }

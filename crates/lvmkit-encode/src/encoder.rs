@@ -13,6 +13,7 @@ use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 use crate::backbone::Backbone;
 use crate::folder::StFolder;
 use crate::pooling::l2_normalize;
+use crate::truncation::Truncation;
 
 /// How to run an encoding job.
 #[derive(Debug, Clone)]
@@ -39,7 +40,10 @@ impl Default for EncodeOptions {
 
 pub struct SentenceEncoder {
     folder: StFolder,
+    /// Cuts each text at `max_seq_length` tokens: the ids the model reads.
     tokenizer: Tokenizer,
+    /// The same tokenizer without the cut: counts a text's tokens, so a cut can be reported.
+    uncut: Tokenizer,
     backbone: Backbone,
     dense: Vec<(Linear, bool)>,
     device: Device,
@@ -64,6 +68,10 @@ impl SentenceEncoder {
             }))
             .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
         tokenizer.with_padding(None::<PaddingParams>);
+        let mut uncut = tokenizer.clone();
+        uncut
+            .with_truncation(None)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
         let pad_id = tokenizer
             .get_padding()
             .map(|p| p.pad_id)
@@ -104,6 +112,7 @@ impl SentenceEncoder {
         Ok(Self {
             folder,
             tokenizer,
+            uncut,
             backbone,
             dense,
             device,
@@ -135,13 +144,55 @@ impl SentenceEncoder {
             .unwrap_or_else(|| "encoder".into())
     }
 
+    /// The most tokens the model reads of a text (`max_seq_length`, special tokens included);
+    /// the tokenizer cuts longer texts to it.
+    pub fn token_limit(&self) -> usize {
+        self.folder.max_seq_length
+    }
+
     /// Token ids of each text after truncation (no padding).
     pub fn tokenize(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
-        let enc = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| anyhow::anyhow!("tokenisation failed: {e}"))?;
-        Ok(enc.into_iter().map(|e| e.get_ids().to_vec()).collect())
+        Ok(encode_batch(&self.tokenizer, texts)?
+            .into_iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
+    }
+
+    /// Tokens of each text before the cut at [`token_limit`](Self::token_limit), special
+    /// tokens included.
+    pub fn token_counts(&self, texts: &[String]) -> Result<Vec<usize>> {
+        Ok(encode_batch(&self.uncut, texts)?
+            .iter()
+            .map(|e| e.len())
+            .collect())
+    }
+
+    /// How many of `texts` the token limit cuts, and the longest (tokenises them; does not
+    /// embed them).
+    pub fn truncation(&self, texts: &[String]) -> Result<Truncation> {
+        Ok(Truncation::of(
+            &self.token_counts(texts)?,
+            self.token_limit(),
+        ))
+    }
+
+    /// [`tokenize`](Self::tokenize) and [`token_counts`](Self::token_counts) from one pass:
+    /// every text is tokenised uncut, and only the few over the limit again by the cutting
+    /// tokenizer, so their ids are exactly the ones it gives.
+    fn tokenize_counting(&self, texts: &[String]) -> Result<(Vec<Vec<u32>>, Vec<usize>)> {
+        let uncut = encode_batch(&self.uncut, texts)?;
+        let counts: Vec<usize> = uncut.iter().map(|e| e.len()).collect();
+        let mut ids: Vec<Vec<u32>> = uncut.into_iter().map(|e| e.get_ids().to_vec()).collect();
+        let over: Vec<usize> = (0..texts.len())
+            .filter(|&i| counts[i] > self.token_limit())
+            .collect();
+        if !over.is_empty() {
+            let long: Vec<String> = over.iter().map(|&i| texts[i].clone()).collect();
+            for (&i, e) in over.iter().zip(encode_batch(&self.tokenizer, &long)?) {
+                ids[i] = e.get_ids().to_vec();
+            }
+        }
+        Ok((ids, counts))
     }
 
     /// Embeds `texts`; returns N×D row-major, L2-normalised, in input order.
@@ -159,11 +210,23 @@ impl SentenceEncoder {
         opts: &EncodeOptions,
         bar: &ProgressBar,
     ) -> Result<Vec<f32>> {
+        Ok(self.encode_counting(texts, opts, bar)?.0)
+    }
+
+    /// [`encode_with_bar`](Self::encode_with_bar), also giving each text's token count before
+    /// the cut (as [`token_counts`](Self::token_counts), from the same tokenisation; see
+    /// [`Truncation::of`]).
+    pub fn encode_counting(
+        &self,
+        texts: &[String],
+        opts: &EncodeOptions,
+        bar: &ProgressBar,
+    ) -> Result<(Vec<f32>, Vec<usize>)> {
         let dim = self.dim();
         if texts.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
-        let ids = self.tokenize(texts)?;
+        let (ids, counts) = self.tokenize_counting(texts)?;
         let batches = plan_batches(
             &ids,
             opts.batch_size.max(1),
@@ -186,7 +249,7 @@ impl SentenceEncoder {
                 out[i * dim..(i + 1) * dim].copy_from_slice(&rows[k * dim..(k + 1) * dim]);
             }
         }
-        Ok(out)
+        Ok((out, counts))
     }
 
     fn forward_batch<'a>(&self, seqs: impl Iterator<Item = &'a [u32]>) -> Result<Vec<f32>> {
@@ -214,6 +277,13 @@ impl SentenceEncoder {
         let x = l2_normalize(&x)?;
         Ok(x.flatten_all()?.to_vec1()?)
     }
+}
+
+fn encode_batch(tokenizer: &Tokenizer, texts: &[String]) -> Result<Vec<tokenizers::Encoding>> {
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    tokenizer
+        .encode_batch(texts, true)
+        .map_err(|e| anyhow::anyhow!("tokenisation failed: {e}"))
 }
 
 /// A progress bar on stderr, or a hidden one (indicatif also hides it when stderr is not a
@@ -301,5 +371,24 @@ mod tests {
             assert!(batch.iter().all(|&i| ids[i].len() == ids[batch[0]].len()));
         }
         assert_eq!(b.len(), 3);
+    }
+
+    #[test]
+    fn counting_tokenisation_gives_the_cutting_tokenizers_ids() {
+        let data = lvmkit_sources::fetched(&[lvmkit_sources::DEFAULT_ENCODER]);
+        let enc = SentenceEncoder::load(&data.default_encoder()).unwrap();
+        let long = |n: usize| vec!["word"; n].join(" ");
+        let texts: Vec<String> = vec![
+            "Whole.".into(),
+            long(600),
+            String::new(),
+            long(254),
+            long(255),
+            "naïve café, 東京 — ünïcödé".into(),
+        ];
+        let (ids, counts) = enc.tokenize_counting(&texts).unwrap();
+        assert_eq!(ids, enc.tokenize(&texts).unwrap());
+        assert_eq!(counts, enc.token_counts(&texts).unwrap());
+        assert_eq!(counts[1..5], [602, 2, 256, 257]);
     }
 }

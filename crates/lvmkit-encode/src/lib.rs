@@ -5,7 +5,8 @@
 //! (BERT family or T5 encoder), [`pooling`] reduces token states under the attention mask,
 //! [`encoder`] adds the optional Dense layers and normalisation and batches texts by length,
 //! and [`cache`] remembers embeddings by (encoder fingerprint, text hash) so an unchanged corpus
-//! is never embedded twice. [`bench`] measures sentences per second.
+//! is never embedded twice. [`truncation`] counts the texts cut to the encoder's token limit.
+//! [`bench`] measures sentences per second.
 
 pub mod backbone;
 pub mod bench;
@@ -14,10 +15,12 @@ pub mod cache;
 pub mod encoder;
 pub mod folder;
 pub mod pooling;
+pub mod truncation;
 
 pub use cache::{encode_with_cache, CacheStats, EmbeddingCache};
 pub use encoder::{EncodeOptions, SentenceEncoder};
 pub use folder::{BackboneKind, StFolder};
+pub use truncation::Truncation;
 
 /// Cosine similarity of two vectors (not assumed normalised).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {

@@ -87,6 +87,7 @@ pub fn write_dataset(dir: &Path, dim: usize, context: usize, docs: &[Doc]) -> Da
         inputs: vec![],
         splits,
         empty_documents_skipped: 0,
+        truncated_texts: Default::default(),
         created_by: "lvmkit-eval tests".into(),
     };
     lvmkit_io::write_json_atomic(&dir.join("manifest.json"), &manifest).unwrap();

@@ -261,6 +261,7 @@ pub fn extract_to(
     settings: &ExtractSettings,
     out: &Path,
 ) -> Result<ExtractReport> {
+    let _lock = lvmkit_io::OutputLock::acquire(out, "GraphMERT output folder")?;
     let d = &run.data;
     let occurrences: Vec<HeadOccurrence> = d
         .occurrences
@@ -409,6 +410,7 @@ impl Evaluation {
 /// OUT/extracted.jsonl (+ .tsv), each triple with its provenance and whether it is a held-out
 /// edge.
 pub fn evaluate(run: &TrainedRun, settings: &EvalSettings, out: &Path) -> Result<Evaluation> {
+    let _lock = lvmkit_io::OutputLock::acquire(out, "GraphMERT output folder")?;
     let d = &run.data;
     // The heads scored, and the held-out edges restricted to them.
     let heads: BTreeSet<u32> = if settings.max_heads > 0 {

@@ -321,6 +321,8 @@ pub fn train(
     opts: &TrainOptions,
     mut report: impl FnMut(&EpochRecord),
 ) -> Result<(Graphmert, ParamStore, Vec<EpochRecord>)> {
+    // Held until the run is saved; the check for a run already there is made under it.
+    let _lock = lvmkit_io::OutputLock::acquire(output, "GraphMERT run")?;
     if config.layout != data.layout {
         bail!(
             "the model's chain layout {:?} differs from the data's {:?}",

@@ -146,9 +146,7 @@ impl Hnsw {
         self.index
             .save(tmp_path)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-        tmp.persist(path)
-            .with_context(|| format!("cannot move the index into {}", path.display()))?;
-        Ok(())
+        lvmkit_io::atomic::persist(tmp, path)
     }
 
     pub fn load(path: &Path, dim: usize, settings: &HnswSettings, expected: usize) -> Result<Self> {

@@ -4,6 +4,34 @@ use anyhow::{Context, Result};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+/// Fails, naming `path`, when it cannot be an output file: it is an existing folder. Commands
+/// call it before their work, so a wrong `--output` costs nothing; [`write_atomic`] calls it
+/// too.
+pub fn check_output_file(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "{} is a folder; name the output file to write (for example {})",
+            path.display(),
+            path.join("out").display()
+        );
+    }
+    Ok(())
+}
+
+/// Moves a finished temporary file into place. On failure the temporary file is removed here
+/// rather than carried inside the error, where a process that exits with the error in hand
+/// would leave it behind.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    tmp.persist(path).map_err(|e| {
+        let _ = e.file.close();
+        anyhow::Error::new(e.error).context(format!(
+            "cannot move the finished file into place at {}",
+            path.display()
+        ))
+    })?;
+    Ok(())
+}
+
 /// Writes `path` through `fill`, atomically: the bytes go to a temporary file beside `path`
 /// (same filesystem, so the final rename is atomic) and replace `path` only if `fill` succeeds.
 /// On error the previous content of `path`, if any, is untouched.
@@ -11,6 +39,7 @@ pub fn write_atomic<F>(path: &Path, fill: F) -> Result<()>
 where
     F: FnOnce(&mut dyn Write) -> Result<()>,
 {
+    check_output_file(path)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -37,13 +66,7 @@ where
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("cannot sync {}", path.display()))?;
-    tmp.persist(path).with_context(|| {
-        format!(
-            "cannot move the finished file into place at {}",
-            path.display()
-        )
-    })?;
-    Ok(())
+    persist(tmp, path)
 }
 
 /// Temporary files are created owner-only (0600); a finished output gets the usual 0644.
@@ -84,5 +107,30 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "temporary file left behind");
+    }
+
+    #[test]
+    fn a_folder_in_the_way_is_named_and_no_temporary_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.npy");
+        std::fs::create_dir(&path).unwrap();
+        let err = write_atomic(&path, |w| Ok(w.write_all(b"x")?)).unwrap_err();
+        assert!(format!("{err:#}").contains("is a folder"), "{err:#}");
+        let err = crate::NpyWriter::create(&path, 1, 1).err().unwrap();
+        assert!(format!("{err:#}").contains("is a folder"), "{err:#}");
+        // And if the folder appears only once the work is done, the temporary goes with the error.
+        let late = dir.path().join("late.txt");
+        let err = write_atomic(&late, |w| {
+            std::fs::create_dir(&late)?;
+            std::fs::write(late.join("x"), b"in the way")?;
+            Ok(w.write_all(b"x")?)
+        })
+        .unwrap_err();
+        drop(err);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "temporary left behind: {names:?}");
     }
 }

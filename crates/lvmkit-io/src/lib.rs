@@ -11,12 +11,15 @@
 //! * [`table`]: the one table printer, Markdown or aligned text.
 //! * [`setting`]: settings structs whose flags define their defaults, and errors that name the
 //!   setting that caused them, for front ends to name as their own flag.
+//! * [`lock`]: one writer per output, for the writer's whole life, and the leftovers of a
+//!   killed writer cleaned up by the next.
 //! * [`fresh`]: stage freshness, the one rule by which a stage is skipped when its inputs have
 //!   not changed.
 
 pub mod atomic;
 pub mod fresh;
 pub mod hash;
+pub mod lock;
 pub mod npy;
 pub mod npz;
 pub mod safetensors;
@@ -25,6 +28,7 @@ pub mod table;
 pub mod text;
 
 pub use atomic::{write_atomic, write_json_atomic};
+pub use lock::OutputLock;
 pub use npy::{NpyF32, NpyWriter};
 pub use setting::{setting_error, setting_of, SettingError};
 pub use table::{Align, Table};

@@ -249,6 +249,7 @@ pub struct NpyWriter {
 
 impl NpyWriter {
     pub fn create(path: &Path, rows: usize, cols: usize) -> Result<Self> {
+        crate::atomic::check_output_file(path)?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -297,13 +298,8 @@ impl NpyWriter {
         self.out.flush()?;
         crate::atomic::make_public(self.out.get_ref())?;
         self.out.get_ref().sync_all()?;
-        self.tmp.persist(&self.path).with_context(|| {
-            format!(
-                "cannot move the finished file into place at {}",
-                self.path.display()
-            )
-        })?;
-        Ok(())
+        drop(self.out);
+        crate::atomic::persist(self.tmp, &self.path)
     }
 }
 

@@ -8,6 +8,7 @@ use crate::{Leaderboard, Observer};
 use anyhow::{bail, Context, Result};
 use lvmkit_dataset::Dataset;
 use lvmkit_io::fresh::{bring_up_to_date, Freshness, Stage};
+use lvmkit_io::OutputLock;
 use lvmkit_models::Architecture;
 use lvmkit_train::TrainConfig;
 use std::path::{Path, PathBuf};
@@ -199,6 +200,7 @@ pub(crate) fn run_stage(stage: &mut dyn Stage, obs: &mut dyn Observer) -> Result
 
 /// Trains each model into OUTPUT/models/<name>, evaluates it on val/test/ood and writes the
 /// leaderboard into OUTPUT. `labels` name the three steps (train, evaluate, report) for `obs`.
+/// Holds OUTPUT's lock throughout.
 pub fn leaderboard(
     settings: &BoardSettings,
     output: &Path,
@@ -206,6 +208,19 @@ pub fn leaderboard(
     labels: [&str; 3],
     obs: &mut dyn Observer,
 ) -> Result<Leaderboard> {
+    let lock = OutputLock::acquire(output, "leaderboard folder")?;
+    leaderboard_locked(settings, &lock, ds, labels, obs)
+}
+
+/// [`leaderboard`] into the folder `lock` guards (the main job holds its output's lock).
+pub(crate) fn leaderboard_locked(
+    settings: &BoardSettings,
+    lock: &OutputLock,
+    ds: &Dataset,
+    labels: [&str; 3],
+    obs: &mut dyn Observer,
+) -> Result<Leaderboard> {
+    let output = lock.output();
     let configs = settings.train_configs()?;
     let splits: Vec<String> = ["val", "test", "ood"]
         .iter()

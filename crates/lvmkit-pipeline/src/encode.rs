@@ -2,7 +2,9 @@
 //! a text file embedded into an `.npy`.
 
 use anyhow::{bail, Result};
-use lvmkit_encode::{encode_with_cache, EmbeddingCache, EncodeOptions, SentenceEncoder};
+use lvmkit_encode::{
+    encode_with_cache, EmbeddingCache, EncodeOptions, SentenceEncoder, Truncation,
+};
 use lvmkit_sources::DataDir;
 use std::path::Path;
 use std::time::Instant;
@@ -35,6 +37,9 @@ pub struct EncodedFile {
     pub from_cache: usize,
     /// Rows run through the encoder.
     pub encoded: usize,
+    /// Texts cut to the encoder's token limit (`longest_index` is a row, so a line from 0):
+    /// the same whether their rows came from the cache or the encoder.
+    pub truncation: Truncation,
     pub seconds: f64,
 }
 
@@ -56,6 +61,7 @@ pub fn encode_file(
     if texts.is_empty() {
         bail!("no lines to encode");
     }
+    lvmkit_io::atomic::check_output_file(output)?;
     let opts = EncodeOptions {
         batch_size,
         progress: true,
@@ -70,6 +76,7 @@ pub fn encode_file(
         dim: enc.dim(),
         from_cache: stats.hits,
         encoded: stats.encoded,
+        truncation: stats.truncation,
         seconds,
     })
 }

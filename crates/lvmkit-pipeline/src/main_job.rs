@@ -3,7 +3,7 @@
 //! ([`lvmkit_io::fresh`]), so a second run takes seconds, and an interrupted training run
 //! resumes from its last epoch.
 
-use crate::board::{leaderboard, run_stage, BoardSettings};
+use crate::board::{leaderboard_locked, run_stage, BoardSettings};
 use crate::corpora::IngestStage;
 use crate::dataset::{DatasetSpec, DatasetStage};
 use crate::encode::load_encoder;
@@ -58,6 +58,8 @@ impl MainJob {
 
 /// Runs the main job with the sources in `data`.
 pub fn run(job: &MainJob, data: &DataDir, obs: &mut dyn Observer) -> Result<Leaderboard> {
+    // One main job per output folder; each stage also locks what it writes inside it.
+    let lock = lvmkit_io::OutputLock::acquire(&job.output, "main job folder")?;
     let names: Vec<&String> = job.corpora.iter().chain(&job.ood).collect();
     for n in &names {
         data.corpus(n)?;
@@ -116,9 +118,9 @@ pub fn run(job: &MainJob, data: &DataDir, obs: &mut dyn Observer) -> Result<Lead
     let ds = Dataset::open(&out)?;
     obs.dataset(&out, &ds.manifest);
 
-    let board = leaderboard(
+    let board = leaderboard_locked(
         &job.board,
-        &job.output,
+        &lock,
         &ds,
         ["[4/7] train", "[5/7] evaluate", "[6/7] report"],
         obs,

@@ -81,13 +81,26 @@ pub fn read_contexts(path: &Path, dim: usize) -> Result<Vec<Prompt>> {
 }
 
 /// The encoder a run's dataset was embedded with, checked by fingerprint: vectors from any
-/// other encoder would be in another space.
+/// other encoder would be in another space. A run trained on vectors of no named encoder (a
+/// dataset from `lvmkit import-npz`) has no fingerprint to check: text needs the user to name
+/// an encoder, and only its dimension is checked.
 fn run_encoder(
     explicit: Option<&Path>,
     ds: Option<&Dataset>,
     data: &lvmkit_sources::DataDir,
-    expected: &str,
+    trained_on: &lvmkit_train::run::DataRef,
 ) -> Result<SentenceEncoder> {
+    let expected = &trained_on.encoder_fingerprint;
+    if expected.is_empty() && explicit.is_none() {
+        bail!(
+            "text contexts need an encoder, and this run's dataset {} names none (encoder: {}): \
+             pass --encoder DIR, an encoder of {}-D vectors, to embed text; vector contexts \
+             need none",
+            trained_on.path,
+            trained_on.encoder,
+            trained_on.dim
+        );
+    }
     let dir: PathBuf = match (explicit, ds) {
         (Some(p), _) => p.to_path_buf(),
         (None, Some(ds)) if Path::new(&ds.manifest.encoder.path).exists() => {
@@ -101,7 +114,24 @@ fn run_encoder(
             dir.display()
         )
     })?;
-    if enc.fingerprint() != expected {
+    if expected.is_empty() {
+        if enc.dim() != trained_on.dim {
+            bail!(
+                "encoder {} gives {}-D vectors, but this run takes {}-D vectors: pass an encoder \
+                 of {}-D vectors with --encoder",
+                dir.display(),
+                enc.dim(),
+                trained_on.dim,
+                trained_on.dim
+            );
+        }
+        tracing::warn!(
+            "embedding text with encoder {}, named by --encoder: the run's dataset names none, \
+             so only its dimension ({}-D) is checked",
+            dir.display(),
+            enc.dim()
+        );
+    } else if enc.fingerprint() != expected {
         bail!(
             "encoder {} (fingerprint {}) is not the one this run's dataset was embedded with \
              (fingerprint {expected}); pass that encoder with --encoder",
@@ -143,6 +173,7 @@ pub struct Predicted {
 
 /// Predicts the next concept for every context of `req.input` and writes `req.output`.
 pub fn predict(req: &PredictRequest, data: &lvmkit_sources::DataDir) -> Result<Predicted> {
+    lvmkit_io::atomic::check_output_file(&req.output)?;
     let rd = RunDir::new(&req.run);
     let (cfg, model) = rd.load_best()?;
     let (dim, c) = (cfg.model.dim, cfg.model.context);
@@ -179,12 +210,7 @@ pub fn predict(req: &PredictRequest, data: &lvmkit_sources::DataDir) -> Result<P
         .sum();
     let mut text_vectors = Vec::new();
     if n_texts > 0 {
-        let enc = run_encoder(
-            req.encoder.as_deref(),
-            ds.as_ref(),
-            data,
-            &cfg.data.encoder_fingerprint,
-        )?;
+        let enc = run_encoder(req.encoder.as_deref(), ds.as_ref(), data, &cfg.data)?;
         let texts: Vec<String> = contexts
             .iter()
             .filter_map(|c| match c {
@@ -244,4 +270,130 @@ pub fn predict(req: &PredictRequest, data: &lvmkit_sources::DataDir) -> Result<P
         longer,
         neighbours,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lvmkit_models::Architecture;
+    use lvmkit_sources::DEFAULT_ENCODER;
+
+    const C: usize = 3;
+
+    /// A run trained for one epoch on a `dim`-D dataset imported from a seeds-style .npz (as
+    /// `lvmkit import-npz` builds it: no encoder, no texts).
+    fn npz_run(dir: &Path, dim: usize) -> PathBuf {
+        let n = 60;
+        let value = |i: usize, m: usize| ((i * 7919 + m) % 101) as f32 / 101.0 - 0.5;
+        let ctx: Vec<f32> = (0..n * C * dim).map(|i| value(i, 3)).collect();
+        let tgt: Vec<f32> = (0..n * dim).map(|i| value(i, 17)).collect();
+        let npz = dir.join("seeds.npz");
+        lvmkit_io::npz::write_f32(
+            &npz,
+            &[
+                lvmkit_io::npz::Array {
+                    name: "context_sequences",
+                    shape: vec![n, C, dim],
+                    data: &ctx,
+                },
+                lvmkit_io::npz::Array {
+                    name: "target_vectors",
+                    shape: vec![n, dim],
+                    data: &tgt,
+                },
+            ],
+        )
+        .unwrap();
+        let data = dir.join("data");
+        let opts = lvmkit_dataset::BuildOptions {
+            context: 0,
+            ratios: Default::default(),
+            seed: 42,
+            encode: Default::default(),
+            cache_dir: None,
+        };
+        lvmkit_dataset::npz::import(&npz, &data, &opts).unwrap();
+        let ds = Dataset::open(&data).unwrap();
+        let mut cfg = lvmkit_train::TrainConfig {
+            epochs: 1,
+            batch_size: 16,
+            ..Default::default()
+        };
+        if let Architecture::Mlp(m) = &mut cfg.model {
+            m.hidden = 32;
+        }
+        let run = dir.join("run");
+        let quiet = lvmkit_train::TrainOptions {
+            progress: false,
+            ..Default::default()
+        };
+        lvmkit_train::train(&ds, &cfg, &run, &quiet).unwrap();
+        run
+    }
+
+    fn request(dir: &Path, run: &Path, line: &str, encoder: Option<PathBuf>) -> PredictRequest {
+        let input = dir.join("contexts.jsonl");
+        std::fs::write(&input, format!("{line}\n")).unwrap();
+        PredictRequest {
+            run: run.to_path_buf(),
+            input,
+            output: dir.join("pred.npy"),
+            top_k: Some(2),
+            dataset: None,
+            encoder,
+        }
+    }
+
+    #[test]
+    fn an_npz_run_predicts_vectors_and_asks_for_an_encoder_for_text() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = npz_run(tmp.path(), 16);
+        // Fails (naming the fetch command) unless the default encoder is fetched: without the
+        // fix, text fell back to it and was refused for its fingerprint.
+        let data = lvmkit_sources::fetched(&[DEFAULT_ENCODER]);
+
+        let vectors = serde_json::json!(vec![vec![0.25f32; 16]; C]).to_string();
+        let p = predict(&request(tmp.path(), &run, &vectors, None), &data).unwrap();
+        assert_eq!(p.dim, 16);
+        // The imported bank has no texts: neighbours come back with empty text.
+        let hits = &p.neighbours.unwrap()[0];
+        assert_eq!(hits.len(), 2);
+        assert!(hits.iter().all(|(t, _)| t.is_empty()));
+
+        let texts = r#"["The cat sat on the mat.", "It purred."]"#;
+        let err = predict(&request(tmp.path(), &run, texts, None), &data)
+            .err()
+            .expect("text without an encoder");
+        let msg = format!("{err:#}");
+        for needle in [
+            "names none",
+            "--encoder",
+            "16-D",
+            "vector contexts need none",
+        ] {
+            assert!(msg.contains(needle), "{needle:?} not in {msg}");
+        }
+
+        let minilm = Some(data.default_encoder());
+        let err = predict(&request(tmp.path(), &run, texts, minilm), &data)
+            .err()
+            .expect("a 384-D encoder for a 16-D run");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("gives 384-D vectors, but this run takes 16-D vectors"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_npz_run_embeds_text_with_the_encoder_the_user_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = npz_run(tmp.path(), 384);
+        let data = lvmkit_sources::fetched(&[DEFAULT_ENCODER]);
+        let texts = r#"["The cat sat on the mat.", "It purred."]"#;
+        let req = request(tmp.path(), &run, texts, Some(data.default_encoder()));
+        let p = predict(&req, &data).unwrap();
+        assert_eq!(p.dim, 384);
+        assert_eq!(p.contexts.len(), 1);
+    }
 }

@@ -20,8 +20,9 @@ pub struct EvalSettings {
     /// whole dataset ("corpus": harder, slower).
     #[arg(long, value_enum, default_value_t = Bank::Split)]
     pub bank: Bank,
-    /// Document resamples for the bootstrap interval of model − best baseline.
-    #[arg(long, default_value_t = 1000)]
+    /// Document resamples for the bootstrap interval of model − best baseline (at least 1).
+    #[arg(long, default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub bootstrap: usize,
 }
 
@@ -33,8 +34,19 @@ impl Default for EvalSettings {
 
 /// Evaluates a run's best checkpoint on each of `splits` next to the baselines, writing
 /// RUN/eval/<split>.json, RUN/eval/<split>-cosines.svg and RUN/eval/training-curves.svg.
-/// Returns the reports in split order.
+/// Returns the reports in split order. Holds the run folder's lock while it writes.
 pub fn evaluate_run(
+    run: &Path,
+    ds: &Dataset,
+    splits: &[String],
+    settings: &EvalSettings,
+) -> Result<Vec<EvalReport>> {
+    let _lock = RunDir::new(run).lock()?;
+    evaluate_locked(run, ds, splits, settings)
+}
+
+/// [`evaluate_run`] for a caller that holds the run folder's lock.
+fn evaluate_locked(
     run: &Path,
     ds: &Dataset,
     splits: &[String],
@@ -256,7 +268,9 @@ impl Stage for EvalStage<'_> {
         self.stamp().read()
     }
     fn make(&mut self) -> Result<()> {
-        self.made = Some(evaluate_run(
+        // The reports and the stamp that vouches for them, under one hold of the lock.
+        let _lock = RunDir::new(&self.dir).lock()?;
+        self.made = Some(evaluate_locked(
             &self.dir,
             self.ds,
             self.splits,

@@ -51,6 +51,8 @@ pub struct PredictRequest {
 /// A bank concept near a vector.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Neighbor {
+    /// Empty when the bank's dataset holds no sentences (one imported from .npz): `doc_id`,
+    /// `position` and `row` still say which concept it is.
     pub text: String,
     /// Document the concept comes from (its id in the dataset).
     pub doc_id: String,
@@ -190,8 +192,12 @@ pub struct ModelInfo {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelsResponse {
     pub models: Vec<ModelInfo>,
-    pub encoder: String,
-    pub encoder_fingerprint: String,
+    /// Whether requests may give sentences; false when the server has no encoder (its
+    /// dataset names none and `lvmkit serve` was given no --encoder): vectors only.
+    pub text_input: bool,
+    /// The sentence encoder's name (null without one).
+    pub encoder: Option<String>,
+    pub encoder_fingerprint: Option<String>,
     pub decoder: String,
     pub bank: BankInfo,
 }
@@ -201,6 +207,9 @@ pub struct BankInfo {
     pub dataset: String,
     pub concepts: usize,
     pub unique: usize,
+    /// Whether its concepts have sentences; false for a dataset imported from .npz (neighbours
+    /// then have empty text, and /v1/generate is refused).
+    pub texts: bool,
     /// "hnsw" when `lvmkit index` has built one, else "exact".
     pub index: String,
     /// What a request that does not say `exact` gets: "exact" or "approximate".
@@ -210,6 +219,8 @@ pub struct BankInfo {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthResponse {
     pub status: String,
+    /// Whether requests may give sentences (see /v1/models `text_input`).
+    pub text_input: bool,
     pub models: usize,
     pub concepts: usize,
     pub uptime_seconds: f64,

@@ -25,6 +25,17 @@ pub(crate) async fn generate(
 ) -> ApiResult<GenerateResponse> {
     let slot = s.model(req.model.as_deref())?;
     s.check_texts("texts", &req.texts)?;
+    if !s.bank_texts {
+        return Err(ApiError::unprocessable(
+            "no_texts",
+            format!(
+                "the bank's dataset {} holds no sentences (it was built from vectors), so a \
+                 continuation has no text to show; /v1/predict gives the nearest concepts' \
+                 doc_id, position and row",
+                s.bank.dataset_dir.display()
+            ),
+        ));
+    }
     if req.texts.len() > s.limits.max_texts {
         return Err(ApiError::unprocessable(
             "too_large",

@@ -56,7 +56,8 @@ pub(crate) async fn encode(
     Ok(Json(EncodeResponse {
         vectors,
         dim: s.dim,
-        encoder: s.encoder_name.clone(),
+        // check_texts has refused text unless there is an encoder.
+        encoder: s.encoder_name.clone().unwrap_or_default(),
     }))
 }
 
@@ -198,6 +199,7 @@ pub(crate) async fn models(State(s): State<Arc<AppState>>) -> Json<ModelsRespons
                 trained_on: m.info.trained_on.clone(),
             })
             .collect(),
+        text_input: s.text_input(),
         encoder: s.encoder_name.clone(),
         encoder_fingerprint: s.encoder_fingerprint.clone(),
         decoder: s.decoder.name().to_string(),
@@ -205,6 +207,7 @@ pub(crate) async fn models(State(s): State<Arc<AppState>>) -> Json<ModelsRespons
             dataset: s.bank.dataset_dir.display().to_string(),
             concepts: s.bank.len(),
             unique: s.bank.unique(),
+            texts: s.bank_texts,
             index: if s.bank.has_hnsw() { "hnsw" } else { "exact" }.into(),
             default_search: match s.default_mode {
                 SearchMode::Exact => "exact",
@@ -219,6 +222,7 @@ pub(crate) async fn models(State(s): State<Arc<AppState>>) -> Json<ModelsRespons
 pub(crate) async fn health(State(s): State<Arc<AppState>>) -> Json<HealthResponse> {
     Json(HealthResponse {
         status: "ok".into(),
+        text_input: s.text_input(),
         models: s.models.len(),
         concepts: s.bank.len(),
         uptime_seconds: s.started.elapsed().as_secs_f64(),

@@ -1,6 +1,6 @@
 //! What a server serves, opened from folders: runs (through `RunDir::load_best`, the same code
 //! that training and `lvmkit predict` use), the concept bank of their dataset, and the encoder
-//! that dataset was embedded with.
+//! that dataset was embedded with, or the one the user names, or none.
 
 use crate::ServedModel;
 use anyhow::{Context, Result};
@@ -68,16 +68,59 @@ pub fn open_bank(data: Option<&Path>, first: &ServedModel) -> Result<ConceptBank
     Ok(bank)
 }
 
-/// The encoder in `dir`, or the one the bank's dataset names.
-pub fn open_encoder(dir: Option<&Path>, bank: &ConceptBank) -> Result<SentenceEncoder> {
-    let dir = dir.map_or_else(
-        || PathBuf::from(&bank.dataset().manifest.encoder.path),
-        Path::to_path_buf,
-    );
-    SentenceEncoder::load(&dir).with_context(|| {
-        lvmkit_io::setting_error(
-            "encoder",
-            format!("loading the encoder from {}", dir.display()),
-        )
-    })
+/// The encoder in `dir` (the user's choice), or the one the bank's dataset names, or none
+/// when neither names one (a dataset built from vectors, e.g. by `lvmkit import-npz`): the
+/// server then takes vectors only. Logs which, and why.
+pub fn open_encoder(dir: Option<&Path>, bank: &ConceptBank) -> Result<Option<SentenceEncoder>> {
+    let ds = &bank.dataset().manifest.encoder;
+    let data = bank.dataset_dir.display();
+    let load = |dir: &Path| {
+        SentenceEncoder::load(dir).with_context(|| {
+            lvmkit_io::setting_error(
+                "encoder",
+                format!("loading the encoder from {}", dir.display()),
+            )
+        })
+    };
+    match dir {
+        Some(dir) => {
+            let enc = load(dir)?;
+            if ds.fingerprint.is_empty() {
+                tracing::warn!(
+                    "encoder {} ({}-D) from {}, named by --encoder: the dataset {data} names none \
+                     (encoder: {}), so only its dimension can be checked",
+                    enc.name(),
+                    enc.dim(),
+                    dir.display(),
+                    ds.name
+                );
+            } else {
+                tracing::info!(
+                    "encoder {} from {}, named by --encoder rather than the dataset (which names \
+                     {})",
+                    enc.name(),
+                    dir.display(),
+                    ds.name
+                );
+            }
+            Ok(Some(enc))
+        }
+        None if ds.path.is_empty() => {
+            tracing::warn!(
+                "no encoder: the dataset {data} names none (encoder: {}); text input is refused, \
+                 vectors are accepted; pass --encoder DIR to accept text",
+                ds.name
+            );
+            Ok(None)
+        }
+        None => {
+            let enc = load(Path::new(&ds.path))?;
+            tracing::info!(
+                "encoder {} from {}, as the dataset names",
+                enc.name(),
+                ds.path
+            );
+            Ok(Some(enc))
+        }
+    }
 }

@@ -1,6 +1,9 @@
 //! What every request shares: the served models with their batch workers, the encoder, the
 //! concept bank and its decoder, the limits and the metrics. It is built once, checked for one
 //! vector space, and held behind an `Arc` by the router; handlers only read it.
+//!
+//! A server without an encoder (its bank's dataset was built from vectors, e.g. imported from
+//! .npz, and names none) takes vectors only: every text input is a 4xx `no_encoder`.
 
 use crate::api::ModelInfo;
 use crate::batch::Batcher;
@@ -94,15 +97,18 @@ pub(crate) struct ModelSlot {
 
 // Fields are crate-visible because the handlers, the checks and the generation loop each read
 // them from their own module; only `new` writes them. The encoder's batcher stays private:
-// everything goes through `encode`, which maps its failure to an ApiError.
+// everything goes through `encode`, which maps its failure (or its absence) to an ApiError.
 pub struct AppState {
     pub(crate) models: Vec<ModelSlot>,
     pub(crate) default_mode: SearchMode,
-    encoder: Batcher<String, Vec<f32>>,
-    pub(crate) encoder_name: String,
-    pub(crate) encoder_fingerprint: String,
+    /// `None`: vector input only.
+    encoder: Option<Batcher<String, Vec<f32>>>,
+    pub(crate) encoder_name: Option<String>,
+    pub(crate) encoder_fingerprint: Option<String>,
     pub(crate) dim: usize,
     pub(crate) bank: Arc<ConceptBank>,
+    /// Whether any bank concept has a text (a dataset imported from .npz has none).
+    pub(crate) bank_texts: bool,
     pub(crate) decoder: Arc<dyn Decoder>,
     pub(crate) limits: Limits,
     pub(crate) metrics: Arc<Metrics>,
@@ -112,11 +118,13 @@ pub struct AppState {
 impl AppState {
     /// Check that every model, the encoder and the bank live in one vector space, and start a
     /// batch worker for each model and for the encoder.
+    /// `encoder`: `None` serves vector input only. When the bank's dataset records no encoder
+    /// fingerprint (it was built from vectors), only the encoder's dimension can be checked.
     /// `search`: the default search of the bank; `None`: approximate when the bank has an HNSW
     /// index, exact otherwise.
     pub fn new(
         models: Vec<ServedModel>,
-        encoder: SentenceEncoder,
+        encoder: Option<SentenceEncoder>,
         bank: Arc<ConceptBank>,
         limits: Limits,
         search: Option<SearchMode>,
@@ -127,19 +135,29 @@ impl AppState {
         }
         let dim = bank.dim;
         let ds_fp = &bank.dataset().manifest.encoder.fingerprint;
-        if encoder.fingerprint() != ds_fp {
-            bail!(
-                "encoder {} (fingerprint {}) is not the one the bank's dataset {} was embedded with ({ds_fp})",
-                encoder.name(),
-                encoder.fingerprint(),
-                bank.dataset_dir.display()
-            );
-        }
-        if encoder.dim() != dim {
-            bail!(
-                "encoder gives {}-D vectors, the bank holds {dim}-D",
-                encoder.dim()
-            );
+        if let Some(encoder) = &encoder {
+            if !ds_fp.is_empty() && encoder.fingerprint() != ds_fp {
+                bail!(
+                    "encoder {} (fingerprint {}) is not the one the bank's dataset {} was embedded with ({ds_fp})",
+                    encoder.name(),
+                    encoder.fingerprint(),
+                    bank.dataset_dir.display()
+                );
+            }
+            if encoder.dim() != dim {
+                return Err(lvmkit_io::setting_error(
+                    "encoder",
+                    format!(
+                        "encoder {} gives {}-D vectors, so it is not the one the bank's dataset {} \
+                         was embedded with: that holds {dim}-D vectors; name an encoder of \
+                         {dim}-D vectors, or none to serve vector input only",
+                        encoder.name(),
+                        encoder.dim(),
+                        bank.dataset_dir.display()
+                    ),
+                )
+                .into());
+            }
         }
         let metrics = Arc::new(Metrics::new()?);
         let mut names = HashSet::new();
@@ -193,18 +211,31 @@ impl AppState {
                 batcher,
             });
         }
-        let encoder_name = encoder.name();
-        let encoder_fingerprint = encoder.fingerprint().to_string();
-        let observed = metrics.batch_size.with_label_values(&["encoder"]);
-        let encoder = Batcher::spawn(
-            "encoder",
-            limits.max_batch_items,
-            move |texts: Vec<String>| {
-                let flat = encoder.encode(&texts, &EncodeOptions::default())?;
-                Ok(flat.chunks_exact(dim).map(|r| r.to_vec()).collect())
-            },
-            move |n| observed.observe(n as f64),
-        )?;
+        let encoder_name = encoder.as_ref().map(|e| e.name());
+        let encoder_fingerprint = encoder.as_ref().map(|e| e.fingerprint().to_string());
+        let encoder = match encoder {
+            Some(encoder) => {
+                let observed = metrics.batch_size.with_label_values(&["encoder"]);
+                Some(Batcher::spawn(
+                    "encoder",
+                    limits.max_batch_items,
+                    move |texts: Vec<String>| {
+                        let flat = encoder.encode(&texts, &EncodeOptions::default())?;
+                        Ok(flat.chunks_exact(dim).map(|r| r.to_vec()).collect())
+                    },
+                    move |n| observed.observe(n as f64),
+                )?)
+            }
+            None => None,
+        };
+        let bank_texts = (0..bank.len()).any(|r| !bank.concept(r).text.is_empty());
+        if !bank_texts {
+            tracing::warn!(
+                "the bank's dataset {} holds no sentences: neighbours have empty text (their \
+                 doc_id, position and row say which concept), and /v1/generate is refused",
+                bank.dataset_dir.display()
+            );
+        }
         metrics.constant("bank_concepts", "Concepts in the bank", bank.len() as i64)?;
         metrics.constant("models_served", "Models served", slots.len() as i64)?;
         let mode = match search {
@@ -228,6 +259,7 @@ impl AppState {
             encoder_fingerprint,
             dim,
             bank,
+            bank_texts,
             decoder,
             limits,
             metrics,
@@ -270,11 +302,21 @@ impl AppState {
         }
     }
 
+    /// Whether text input is accepted (the server has an encoder).
+    pub(crate) fn text_input(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    /// Embed `texts`; a server without an encoder refuses any (none is fine).
     pub(crate) async fn encode(
         &self,
         texts: Vec<String>,
     ) -> std::result::Result<Vec<Vec<f32>>, ApiError> {
-        self.encoder.run(texts).await.map_err(ApiError::internal)
+        match &self.encoder {
+            _ if texts.is_empty() => Ok(Vec::new()),
+            Some(e) => e.run(texts).await.map_err(ApiError::internal),
+            None => Err(self.no_encoder("the request")),
+        }
     }
 
     /// Decode vectors (flat [n, dim]) on the blocking pool.

@@ -1,6 +1,6 @@
 //! The checks that turn bad input into an `ApiError` (a 4xx with a JSON message) before any
-//! work is queued: blank or long sentences, vectors of the wrong dimension, non-finite or huge
-//! values, k out of range, too many items. `finite` is the one check after a pass: a model's
+//! work is queued: text given to a server without an encoder, blank or long sentences, vectors
+//! of the wrong dimension, non-finite or huge values, k out of range, too many items. `finite` is the one check after a pass: a model's
 //! prediction must be finite before it is decoded or returned.
 //!
 //! `/v1/predict`'s contexts are checked and turned into model rows here too, because the
@@ -26,11 +26,31 @@ pub(crate) fn finite(pred: &[f32]) -> std::result::Result<(), ApiError> {
 
 // Methods of the state because each check reads the state's limits or dimension.
 impl AppState {
+    /// Text sent to a server without an encoder: why it is refused and what works instead.
+    pub(crate) fn no_encoder(&self, field: &str) -> ApiError {
+        let ds = self.bank.dataset();
+        ApiError::unprocessable(
+            "no_encoder",
+            format!(
+                "{field} holds text, but this server has no sentence encoder: its dataset {} \
+                 names none (encoder: {}), so it takes vectors only. Send {}-D vectors instead \
+                 ('vectors' or 'contexts[].vectors' to /v1/predict, 'vector' to /v1/search), or \
+                 restart `lvmkit serve` with --encoder DIR to accept text",
+                ds.dir.display(),
+                ds.manifest.encoder.name,
+                self.dim
+            ),
+        )
+    }
+
     pub(crate) fn check_texts(
         &self,
         field: &str,
         texts: &[String],
     ) -> std::result::Result<(), ApiError> {
+        if !self.text_input() {
+            return Err(self.no_encoder(&format!("'{field}'")));
+        }
         if texts.is_empty() {
             return Err(ApiError::unprocessable(
                 "empty_input",

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub const RUN_FORMAT: &str = "lvmkit-run-1";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataRef {
     /// Where the dataset was when training started (informative; the hash is what counts).
     pub path: String,
@@ -41,8 +42,10 @@ impl DataRef {
     }
 }
 
-/// `RUN/config.json`.
+/// `RUN/config.json`. A field this version does not know is refused by name, at the top level
+/// as inside `model` and `train`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunConfig {
     pub format: String,
     pub model: ModelConfig,
@@ -75,9 +78,22 @@ impl RunDir {
         self.dir.join("last.safetensors")
     }
 
-    /// Whether the folder holds anything of a run (so a new run would overwrite it).
+    /// Whether the folder holds anything of a run.
     pub fn exists(&self) -> bool {
         self.config_path().exists() || self.last_path().exists() || self.best_path().exists()
+    }
+
+    /// Whether the run has finished an epoch (its last.safetensors), so that replacing it would
+    /// lose training. A run that failed or was stopped before that holds nothing a new one
+    /// would lose.
+    pub fn has_trained(&self) -> bool {
+        self.last_path().exists()
+    }
+
+    /// Takes the lock on the run folder for the life of the command that writes it (train,
+    /// eval): a second writer is refused, naming the first.
+    pub fn lock(&self) -> Result<lvmkit_io::OutputLock> {
+        lvmkit_io::OutputLock::acquire(&self.dir, "run folder")
     }
 
     pub fn read_config(&self) -> Result<RunConfig> {

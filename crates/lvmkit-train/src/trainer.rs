@@ -151,6 +151,8 @@ pub fn train(
     opts: &TrainOptions,
 ) -> Result<TrainOutcome> {
     let run = RunDir::new(out);
+    // Held until the run is saved; the check for a run already there is made under it.
+    let _lock = run.lock()?;
     let device = Device::Cpu;
     let (run_cfg, model, mut opt, mut state) = if opts.resume {
         resume(ds, &run)?
@@ -424,9 +426,18 @@ fn start(
     device: &Device,
 ) -> Result<(RunConfig, Model, AdamW, TrainerState)> {
     cfg.validate()?;
-    if run.exists() && !force {
+    // A dataset no run can train on is refused before the folder is made.
+    non_empty_windows(ds, "train")?;
+    non_empty_windows(ds, "val")?;
+    if run.has_trained() && !force {
         bail!(
             "{} already holds a training run; continue it with --resume, or replace it with --force",
+            run.dir.display()
+        );
+    }
+    if run.exists() && !force {
+        tracing::info!(
+            "replacing the run in {}: no epoch of it had finished",
             run.dir.display()
         );
     }

@@ -344,8 +344,36 @@ fn resume_refuses_another_dataset_and_a_mismatched_checkpoint() {
 #[test]
 fn an_empty_split_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let ds = make_dataset(dir.path(), [("train", 6), ("val", 0), ("test", 2)]);
-    let err = train(&ds, &small_config(), &dir.path().join("r"), &quiet())
+    // Refused when the dataset is built, naming the flag that gives val its share…
+    let doc = |split: &str, i: usize| VectorDocument {
+        id: format!("{split}-{i}"),
+        source: "s".into(),
+        split: split.into(),
+        texts: (0..6).map(|j| format!("{j}")).collect(),
+        vectors: (0..6 * D).map(|k| ((k + i) % 5) as f32 - 2.0).collect(),
+    };
+    let enc = EncoderInfo {
+        name: "synthetic".into(),
+        path: String::new(),
+        fingerprint: "synthetic-0".into(),
+        dim: D,
+    };
+    let docs = vec![doc("train", 0), doc("train", 1), doc("test", 2)];
+    let err = lvmkit_dataset::from_vectors(&dir.path().join("novali"), docs, D, C, enc)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the val split has no windows") && err.contains("--split"),
+        "{err}"
+    );
+    assert!(!dir.path().join("novali").exists());
+    // …and by the trainer, before it makes a run folder, on a dataset built without that check
+    // (here: its val windows emptied by hand).
+    make_dataset(dir.path(), [("train", 6), ("val", 1), ("test", 2)]);
+    lvmkit_io::npy::write::<i64>(&dir.path().join("data/windows-val.npy"), &[0, 3], &[]).unwrap();
+    let ds = Dataset::open(&dir.path().join("data")).unwrap();
+    let run = dir.path().join("r");
+    let err = train(&ds, &small_config(), &run, &quiet())
         .err()
         .unwrap()
         .to_string();
@@ -353,6 +381,7 @@ fn an_empty_split_is_a_clear_error() {
         err.contains("split 'val'") && err.contains("no windows"),
         "{err}"
     );
+    assert!(!run.exists(), "a refused run makes no folder");
 }
 
 /// With a ridge skip path the run starts at the ridge: epoch 0 scores the ridge's own val

@@ -3,7 +3,7 @@
 
 use crate::{bench, corpus, graphmert, jobs, serve, train};
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -23,6 +23,29 @@ pub struct Cli {
     pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command tree as the binary parses it: every flag that takes a value also takes a negative
+/// number (`--lr -1`), so that the setting refuses it with its range rather than clap calling it
+/// a stray argument.
+pub fn command() -> clap::Command {
+    fn negatives(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| {
+            if !a.is_positional() && a.get_action().takes_values() {
+                a.allow_negative_numbers(true)
+            } else {
+                a
+            }
+        })
+        .mut_subcommands(negatives)
+    }
+    negatives(Cli::command())
+}
+
+/// Parses the process's arguments with [`command`]; exits with clap's message on an error.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// The data folder flag (`lvmkit_sources::DataDir`).
@@ -117,13 +140,11 @@ pub fn dispatch(command: Command) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     /// clap checks the whole command tree (duplicate flags, defaults that do not parse, …) and
     /// that every flag has help text.
     #[test]
     fn the_command_tree_is_sound_and_every_flag_is_documented() {
-        let cmd = super::Cli::command();
+        let cmd = super::command();
         cmd.clone().debug_assert();
         fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
             for arg in cmd.get_arguments() {
@@ -139,5 +160,17 @@ mod tests {
         let mut missing = Vec::new();
         walk(&cmd, "lvmkit", &mut missing);
         assert!(missing.is_empty(), "flags without help text: {missing:?}");
+    }
+
+    /// A negative number after a flag is that flag's value, for the setting to refuse.
+    #[test]
+    fn a_negative_number_is_a_flags_value() {
+        let m = super::command()
+            .try_get_matches_from([
+                "lvmkit", "train", "--data", "d", "--output", "o", "--lr", "-1",
+            ])
+            .unwrap();
+        let (_, train) = m.subcommand().unwrap();
+        assert_eq!(train.get_one::<f64>("lr"), Some(&-1.0));
     }
 }

@@ -159,6 +159,12 @@ pub fn encode(args: &EncodeArgs) -> Result<()> {
         cache.as_mut(),
         args.encoder.batch_size,
     )?;
+    let t = &e.truncation;
+    if !t.is_none() {
+        let longest = format!("line {}", t.longest_index + 1);
+        let warning = cut_warning(t.texts, "line", t.limit, &longest, t.longest_tokens);
+        eprintln!("warning: {}: {warning}", args.input.display());
+    }
     let rate = match e.encoded {
         0 => "nothing to encode".to_string(),
         n => format!("{n} encoded at {:.0} sentences/s", n as f64 / e.seconds),
@@ -248,6 +254,29 @@ pub fn print_dataset(dir: &Path, m: &Manifest) {
     if m.empty_documents_skipped > 0 {
         println!("({} empty documents skipped)", m.empty_documents_skipped);
     }
+    let t = &m.truncated_texts;
+    if !t.is_none() {
+        let longest = format!(
+            "sentence {} of document '{}'",
+            t.longest_position + 1,
+            t.longest_document
+        );
+        let warning = cut_warning(t.texts, "sentence", t.limit, &longest, t.longest_tokens);
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// Says that `count` texts (each a `noun`) went over the encoder's token limit and were cut,
+/// naming the longest.
+fn cut_warning(count: usize, noun: &str, limit: usize, longest: &str, tokens: usize) -> String {
+    match count {
+        1 => format!(
+            "1 {noun} is longer than the encoder's {limit}-token limit and was cut ({longest}, {tokens} tokens)"
+        ),
+        n => format!(
+            "{n} {noun}s are longer than the encoder's {limit}-token limit and were cut (the longest, {longest}, has {tokens} tokens)"
+        ),
+    }
 }
 
 #[derive(Args)]
@@ -306,4 +335,21 @@ pub fn import_npz(args: &ImportArgs) -> Result<()> {
     );
     print_dataset(&args.output, &m);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cut_warning_counts_the_texts_and_names_the_longest() {
+        assert_eq!(
+            cut_warning(3, "line", 256, "line 17", 412),
+            "3 lines are longer than the encoder's 256-token limit and were cut (the longest, line 17, has 412 tokens)"
+        );
+        assert_eq!(
+            cut_warning(1, "sentence", 128, "sentence 2 of document 'a'", 130),
+            "1 sentence is longer than the encoder's 128-token limit and was cut (sentence 2 of document 'a', 130 tokens)"
+        );
+    }
 }

@@ -18,7 +18,6 @@ mod jobs;
 mod serve;
 mod train;
 
-use clap::Parser;
 use std::io::IsTerminal;
 
 // Tensors are allocated and freed by the thousand per batch; glibc hands large ones back to the
@@ -49,7 +48,7 @@ fn main() {
         // SAFETY: sets an integer option; mimalloc reads options atomically.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     }
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LVMKIT_LOG").unwrap_or_else(|_| {
@@ -67,6 +66,8 @@ fn main() {
             Some(field) => eprintln!("error: --{}: {e:#}", field.replace('_', "-")),
             None => eprintln!("error: {e:#}"),
         }
+        // `exit` runs no destructors: whatever the error holds (a temporary file) goes first.
+        drop(e);
         std::process::exit(1);
     }
 }

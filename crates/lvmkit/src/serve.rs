@@ -30,7 +30,9 @@ pub struct ServeArgs {
     /// run's dataset). Its HNSW index is used when `lvmkit index` has built one.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Sentence-transformers folder (default: the encoder the dataset names).
+    /// Sentence-transformers folder (default: the encoder the dataset names). A dataset that
+    /// names none (from `lvmkit import-npz`) is served for vector input only unless this names
+    /// one of its dimension.
     #[arg(long)]
     pub encoder: Option<PathBuf>,
     /// Default search of the bank; a request's "exact" field overrides it.

@@ -248,6 +248,8 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         };
         println!("\n[{}] after {last}:", i + 1);
         for (rank, (text, score)) in hits.iter().enumerate() {
+            // A dataset imported from .npz holds vectors only.
+            let text = if text.is_empty() { "(no text)" } else { text };
             println!("  {:>2}. {score:.3}  {text}", rank + 1);
         }
     }

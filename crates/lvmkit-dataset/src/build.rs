@@ -373,25 +373,33 @@ pub fn write_folder(lock: &OutputLock, fill: impl FnOnce(&Path) -> Result<()>) -
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
     }
+    if !out.exists() {
+        return rename_in(&tmp.keep(), out);
+    }
+    // Old and new swap under staging names: if this process dies between the two renames, the
+    // next holder of the lock puts the old dataset back (it is whole: it is renamed once more,
+    // away from its `old` name, before it is deleted).
+    let pid = std::process::id();
+    let old = parent.join(format!("{}{pid}", lock.staging_prefix("old")));
+    std::fs::rename(out, &old).with_context(|| format!("cannot move aside {}", out.display()))?;
     let tmp = tmp.keep();
-    if out.exists() {
-        let old = parent.join(format!(
-            "{}{}",
-            lock.staging_prefix("old"),
-            std::process::id()
-        ));
-        std::fs::rename(out, &old)
-            .with_context(|| format!("cannot move aside {}", out.display()))?;
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("cannot move the new dataset to {}", out.display()))?;
-        // The new dataset is in place; whatever of the old one cannot be removed now carries
-        // the staging name, and the next writer of this output removes it.
-        let _ = std::fs::remove_dir_all(&old);
-    } else {
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("cannot move the new dataset to {}", out.display()))?;
+    if let Err(e) = rename_in(&tmp, out) {
+        let _ = std::fs::rename(&old, out);
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let doomed = parent.join(format!("{}old-{pid}", lock.staging_prefix("new")));
+    // The new dataset is in place; what of the old one cannot be removed now carries a staging
+    // name, and the next writer of this output removes it.
+    if std::fs::rename(&old, &doomed).is_ok() {
+        let _ = std::fs::remove_dir_all(&doomed);
     }
     Ok(())
+}
+
+fn rename_in(tmp: &Path, out: &Path) -> Result<()> {
+    std::fs::rename(tmp, out)
+        .with_context(|| format!("cannot move the new dataset to {}", out.display()))
 }
 
 /// A document whose concept vectors are already known, with its split chosen by the caller.

@@ -84,6 +84,7 @@ impl GraphData {
     /// OUT/injection.json (the report: candidates and injected triples per relation) and
     /// OUT/injected.jsonl (each injected triple with its sequence's text and GO ids).
     pub fn write_injection(&self, out: &Path) -> Result<()> {
+        let _lock = lvmkit_io::OutputLock::acquire(out, "GraphMERT output folder")?;
         std::fs::create_dir_all(out)?;
         lvmkit_io::write_json_atomic(&out.join("injection.json"), &self.report)?;
         let term = |t: u32| &self.ontology.terms[t as usize];

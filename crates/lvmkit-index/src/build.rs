@@ -102,8 +102,8 @@ fn qps(n: usize, started: Instant) -> f64 {
 
 /// Build, evaluate and save the index of `dataset_dir`. Returns the manifest written.
 pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManifest> {
-    let _lock = lvmkit_io::OutputLock::acquire(&index_dir(dataset_dir), "index")?;
     let ds = Dataset::open(dataset_dir)?;
+    let _lock = lvmkit_io::OutputLock::acquire(&index_dir(dataset_dir), "index")?;
     let hash = ds.manifest.hash();
     let (queries, query_source) = evaluation_queries(&ds, opts.queries, opts.seed)?;
     let mut bank = ConceptBank::exact_only(ds)?;

@@ -11,7 +11,10 @@
 //! A writer stages its output beside it under a name [`OutputLock::staging_prefix`] gives
 //! (`.NAME.lvmkit-new-…`, `.NAME.lvmkit-old-…`). Whoever holds the lock is the only writer of
 //! NAME, so every such name it finds on taking the lock is a leftover of a killed writer of the
-//! same output, and is removed; other outputs' staging names are left alone.
+//! same output, and is removed, as are the atomic writes' temporary files (`.FILE.XXXX.tmp`)
+//! directly inside the output folder; other outputs' staging names are left alone. An old copy
+//! keeps its `old` name only while it is whole: it is renamed to a `new` name before it is
+//! deleted, so the one copy that may be put back is never half-deleted.
 
 use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -27,6 +30,9 @@ pub struct OutputLock {
     parent: PathBuf,
     name: String,
     cleaned: Vec<Leftover>,
+    /// The first folder above the output that taking the lock had to create: removed again on
+    /// release if the output never came to exist, so a refused command leaves no empty folders.
+    created: Option<PathBuf>,
 }
 
 /// What a leftover of a killed writer was, for messages.
@@ -45,6 +51,11 @@ impl OutputLock {
     /// ([`OutputLock::leftovers`] says which).
     pub fn acquire(output: &Path, what: &str) -> Result<Self> {
         let (parent, name) = split(output)?;
+        let created = parent
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+            .last()
+            .map(Path::to_path_buf);
         std::fs::create_dir_all(&parent)
             .with_context(|| format!("cannot create folder {}", parent.display()))?;
         let lock_path = parent.join(format!(".{name}.lvmkit-lock"));
@@ -81,6 +92,7 @@ impl OutputLock {
                 parent,
                 name,
                 cleaned: Vec::new(),
+                created: created.clone(),
             };
             lock.write_holder()?;
             lock.cleaned = lock.clean_leftovers()?;
@@ -127,10 +139,28 @@ impl OutputLock {
     /// than removed: it was the output until a writer was killed mid-swap.
     fn clean_leftovers(&self) -> Result<Vec<Leftover>> {
         let mut found: Vec<(PathBuf, bool)> = Vec::new();
+        let mut cleaned = Vec::new();
+        // Temporary files of the atomic writes inside the output folder (`.NAME.XXXX.tmp`):
+        // only the holder writes there, so any it finds were left by a killed writer.
+        if let Ok(inside) = std::fs::read_dir(&self.output) {
+            for entry in inside.flatten() {
+                let n = entry.file_name().to_string_lossy().into_owned();
+                let file = entry.file_type().is_ok_and(|t| t.is_file());
+                if file && n.starts_with('.') && n.ends_with(".tmp") {
+                    std::fs::remove_file(entry.path()).with_context(|| {
+                        format!("cannot remove the leftover {}", entry.path().display())
+                    })?;
+                    cleaned.push(Leftover {
+                        path: entry.path(),
+                        restored: false,
+                    });
+                }
+            }
+        }
         let (new, old) = (self.staging_prefix("new"), self.staging_prefix("old"));
         let entries = match std::fs::read_dir(&self.parent) {
             Ok(e) => e,
-            Err(_) => return Ok(Vec::new()),
+            Err(_) => return Ok(cleaned),
         };
         for entry in entries.flatten() {
             let n = entry.file_name().to_string_lossy().into_owned();
@@ -142,7 +172,6 @@ impl OutputLock {
         }
         found.sort();
         let olds = found.iter().filter(|(_, old)| *old).count();
-        let mut cleaned = Vec::new();
         for (path, is_old) in found {
             if is_old && olds == 1 && std::fs::symlink_metadata(&self.output).is_err() {
                 std::fs::rename(&path, &self.output).with_context(|| {
@@ -184,6 +213,16 @@ impl Drop for OutputLock {
         // Removed while still held, so no one can take a lock on this file and keep it.
         let _ = std::fs::remove_file(&self.lock_path);
         let _ = self.file.unlock();
+        if let Some(top) = &self.created {
+            if std::fs::symlink_metadata(&self.output).is_err() {
+                // Only empty folders go (remove_dir refuses others), from the bottom up.
+                for dir in self.parent.ancestors() {
+                    if std::fs::remove_dir(dir).is_err() || dir == top {
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -303,6 +342,41 @@ mod tests {
             "another output's"
         );
         assert!(p.join("data.lvmkit-new-not-hidden").exists());
+    }
+
+    #[test]
+    fn a_refused_command_leaves_no_folders_it_made_for_its_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a/b/run");
+        let lock = OutputLock::acquire(&out, "run folder").unwrap();
+        assert!(dir.path().join("a/b").is_dir());
+        drop(lock);
+        assert!(!dir.path().join("a").exists(), "no output: the folders go");
+        let lock = OutputLock::acquire(&out, "run folder").unwrap();
+        std::fs::create_dir(&out).unwrap();
+        drop(lock);
+        assert!(
+            out.is_dir(),
+            "an output that came to exist keeps its folders"
+        );
+    }
+
+    #[test]
+    fn temporaries_inside_the_output_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join(".last.safetensors.Ab12Cd.tmp"), b"half").unwrap();
+        std::fs::write(out.join("best.safetensors"), b"kept").unwrap();
+        std::fs::write(out.join("notes.tmp"), b"the user's").unwrap();
+        let lock = OutputLock::acquire(&out, "run folder").unwrap();
+        assert_eq!(lock.leftovers().len(), 1);
+        let mut names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["best.safetensors", "notes.tmp"]);
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn two_trains_started_together_on_one_output_one_is_refused_and_the_run_is_whole
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset().join("data");
     let rounds = 12;
+    let mut refused_by_lock = 0;
     for round in 0..rounds {
         let run = tmp.path().join(format!("run{round}"));
         let barrier = tmp.path().join(format!("go{round}"));
@@ -58,7 +59,7 @@ fn two_trains_started_together_on_one_output_one_is_refused_and_the_run_is_whole
                 "--output".into(),
                 s(&run).into(),
                 "--epochs".into(),
-                "2".into(),
+                "3".into(),
                 "--batch-size".into(),
                 "32".into(),
                 "--seed".into(),
@@ -91,15 +92,21 @@ fn two_trains_started_together_on_one_output_one_is_refused_and_the_run_is_whole
         );
         let (winner, loser) = (won[0], 1 - won[0]);
         let msg = stderr(&outs[loser]);
-        assert!(
-            msg.contains("is in use by another lvmkit (PID"),
-            "round {round}: the refusal names the holder: {msg}"
-        );
+        // Refused by the lock; or, on a machine so loaded that the loser reached it only after
+        // the winner had finished, by the finished run.
+        if msg.contains("is in use by another lvmkit (PID") {
+            refused_by_lock += 1;
+        } else {
+            assert!(
+                msg.contains("already holds a training run"),
+                "round {round}: {msg}"
+            );
+        }
         // Every file of the folder is the winner's.
         let cfg = read_json(&run.join("config.json"));
         assert_eq!(cfg["train"]["seed"], [1, 2][winner], "round {round}");
         let hist = read_json(&run.join("history.json"));
-        assert_eq!(hist["epochs"].as_array().unwrap().len(), 2);
+        assert_eq!(hist["epochs"].as_array().unwrap().len(), 3);
         let ckpt = lvmkit_models::Checkpoint::read(&run.join("best.safetensors")).unwrap();
         assert_eq!(
             ckpt.model_config().unwrap(),
@@ -113,6 +120,10 @@ fn two_trains_started_together_on_one_output_one_is_refused_and_the_run_is_whole
             hidden(tmp.path())
         );
     }
+    assert!(
+        refused_by_lock * 2 > rounds,
+        "two trains started together met in the lock in only {refused_by_lock} of {rounds} rounds"
+    );
 }
 
 #[test]
@@ -232,9 +243,13 @@ fn a_dataset_rebuild_removes_what_a_killed_build_of_the_same_output_left() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
+        // The old dataset or the new one is in place, or (killed between the two renames) the
+        // old one waits under its staging name for the next build to put it back.
         assert!(
-            out.join("manifest.json").exists(),
-            "a killed build leaves the old dataset or the new one in place"
+            out.join("manifest.json").exists()
+                || hidden(d).iter().any(|n| n.starts_with(".data.lvmkit-old-")),
+            "a killed build lost the dataset: {:?}",
+            hidden(d)
         );
     }
     ok(build(&out));

@@ -21,9 +21,17 @@ pub struct EvalSettings {
     #[arg(long, value_enum, default_value_t = Bank::Split)]
     pub bank: Bank,
     /// Document resamples for the bootstrap interval of model − best baseline (at least 1).
-    #[arg(long, default_value_t = 1000,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
     pub bootstrap: usize,
+}
+
+/// A count that must be at least 1, refused when the flags are read rather than after the work.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e} (expected a whole number of at least 1)")),
+    }
 }
 
 impl Default for EvalSettings {

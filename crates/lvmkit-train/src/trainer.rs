@@ -405,7 +405,9 @@ fn non_empty_windows(ds: &Dataset, split: &str) -> Result<Vec<Window>> {
 
 fn last_good(run: &RunDir, epochs_done: usize) -> String {
     if epochs_done == 0 {
-        "No epoch had finished, so no checkpoint was written.".into()
+        "No epoch had finished (best.safetensors is the untrained model of epoch 0); the next \
+         `lvmkit train` on this folder replaces the run without --force."
+            .into()
     } else {
         format!(
             "The last good checkpoint (epoch {epochs_done}) is kept in {}.",

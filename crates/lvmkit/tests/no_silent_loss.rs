@@ -317,7 +317,10 @@ fn inputs_that_no_command_could_use_are_refused_at_once() {
     ok(train_small(&run, &[]));
     let t = Instant::now();
     let o = lvmkit(&["eval", "--run", s(&run), "--bootstrap", "0"]);
-    fails_with(&o, "--bootstrap");
+    fails_with(
+        &o,
+        "invalid value '0' for '--bootstrap <BOOTSTRAP>': must be at least 1",
+    );
     assert!(
         t.elapsed() < Duration::from_secs(2),
         "refused at parse time"

@@ -56,6 +56,60 @@ impl SelfAttention {
         let ctx = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))?;
         self.out_proj.forward(&ctx)
     }
+
+    /// Causal self-attention of `x` [B, n, d], the next n positions, over the keys and values
+    /// of the earlier positions in `cache` and their own (appended to `cache`), in evaluation
+    /// mode: what [`forward`](Self::forward) with a causal bias gives for those positions,
+    /// without recomputing the earlier ones.
+    pub fn forward_cached(&self, x: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let (b, n, d) = x.dims3()?;
+        let (h, dh) = (self.heads, d / self.heads);
+        let qkv = self
+            .in_proj
+            .forward(x)?
+            .reshape((b, n, 3, h, dh))?
+            .permute((2, 0, 3, 1, 4))?; // [3, B, H, n, dh]
+        let q = (qkv.get(0)?.contiguous()? * (1.0 / (dh as f64).sqrt()))?;
+        let (k, v) = cache.append(qkv.get(1)?.contiguous()?, qkv.get(2)?.contiguous()?)?;
+        let t = k.dim(2)?;
+        let mut scores = q.matmul(&k.t()?)?;
+        if n > 1 {
+            // New position i (of n) sees the t − n earlier ones and new ones up to itself.
+            let v: Vec<f32> = (0..n * t)
+                .map(|j| if j % t > t - n + j / t { BLOCKED } else { 0.0 })
+                .collect();
+            scores = scores.broadcast_add(&Tensor::from_vec(v, (1, 1, n, t), x.device())?)?;
+        }
+        let weights = softmax_last(&scores)?;
+        let ctx = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?;
+        self.out_proj.forward(&ctx)
+    }
+}
+
+/// Keys and values [B, H, T, dh] of the positions one attention layer has seen, for decoding
+/// one token at a time.
+#[derive(Clone, Default)]
+pub struct KvCache {
+    kv: Option<(Tensor, Tensor)>,
+}
+
+impl KvCache {
+    fn append(&mut self, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+        let kv = match self.kv.take() {
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+        };
+        self.kv = Some(kv.clone());
+        Ok(kv)
+    }
+
+    /// Keeps rows `rows` of the batch, in that order (a beam search's survivors).
+    pub fn select(&mut self, rows: &Tensor) -> Result<()> {
+        if let Some((k, v)) = self.kv.take() {
+            self.kv = Some((k.index_select(rows, 0)?, v.index_select(rows, 0)?));
+        }
+        Ok(())
+    }
 }
 
 /// Which non-linearity the feed-forward block uses.
@@ -111,8 +165,12 @@ impl EncoderLayer {
 
     pub fn forward(&self, x: &Tensor, bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let a = dropout(&self.attn.forward(x, bias, mode)?, self.dropout, mode)?;
-        let x = self.norm1.forward(&(x + a)?)?;
-        let h = self.ff_in.forward(&x)?;
+        self.feed_forward(&self.norm1.forward(&(x + a)?)?, mode)
+    }
+
+    /// The second half of the layer: x = LN(x + drop(ff(x))).
+    fn feed_forward(&self, x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let h = self.ff_in.forward(x)?;
         let h = match self.activation {
             Activation::Relu => h.relu()?,
             Activation::Gelu => gelu(&h)?,
@@ -120,6 +178,15 @@ impl EncoderLayer {
         let h = dropout(&h, self.dropout, mode)?;
         let f = dropout(&self.ff_out.forward(&h)?, self.dropout, mode)?;
         self.norm2.forward(&(x + f)?)
+    }
+}
+
+impl EncoderLayer {
+    /// [`forward`](Self::forward) with a causal bias, in evaluation mode, for the next
+    /// positions `x` [B, n, d] only (see [`SelfAttention::forward_cached`]).
+    pub fn forward_cached(&self, x: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let a = self.attn.forward_cached(x, cache)?;
+        self.feed_forward(&self.norm1.forward(&(x + a)?)?, &mut Mode::Eval)
     }
 }
 

@@ -28,8 +28,25 @@ impl Checkpoint {
         extra: &[(String, Tensor)],
         extra_meta: &BTreeMap<String, String>,
     ) -> Result<()> {
-        let mut named: Vec<(String, Tensor)> = model
-            .vars()
+        Self::write_vars(
+            path,
+            model.vars(),
+            &serde_json::to_string(model.config())?,
+            extra,
+            extra_meta,
+        )
+    }
+
+    /// [`write`](Self::write) for any set of weights `vars` (the inversion decoder's as much as
+    /// a [`crate::Model`]'s) and the JSON of the config that makes them.
+    pub fn write_vars(
+        path: &Path,
+        vars: &[(String, candle_core::Var)],
+        config_json: &str,
+        extra: &[(String, Tensor)],
+        extra_meta: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let mut named: Vec<(String, Tensor)> = vars
             .iter()
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect();
@@ -42,8 +59,14 @@ impl Checkpoint {
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let mut meta = extra_meta.clone();
         meta.insert("format".into(), FORMAT.into());
-        meta.insert("config".into(), serde_json::to_string(model.config())?);
-        meta.insert("params".into(), model.num_params().to_string());
+        meta.insert("config".into(), config_json.to_string());
+        meta.insert(
+            "params".into(),
+            vars.iter()
+                .map(|(_, v)| v.elem_count())
+                .sum::<usize>()
+                .to_string(),
+        );
         meta.insert("tensors_sha256".into(), digest(&named)?);
         lvmkit_io::safetensors::write(path, named.iter().map(|(n, t)| (n.as_str(), t)), &meta)
             .context("writing the checkpoint")
@@ -82,6 +105,48 @@ impl Checkpoint {
             metadata,
             tensors,
         })
+    }
+
+    /// Copies this checkpoint's weights into `vars` (those of `what`, for messages), refusing
+    /// any name or shape mismatch; tensors under [`EXTRA_PREFIX`] are not weights.
+    pub fn assign_to(&self, vars: &[(String, candle_core::Var)], what: &str) -> Result<()> {
+        let mut problems = Vec::new();
+        for (name, var) in vars {
+            match self.tensors.get(name) {
+                None => problems.push(format!("{name}: missing from the checkpoint")),
+                Some(t) if t.dims() != var.dims() => problems.push(format!(
+                    "{name}: checkpoint has shape {:?}, model has {:?}",
+                    t.dims(),
+                    var.dims()
+                )),
+                Some(_) => {}
+            }
+        }
+        for name in self.tensors.keys() {
+            if !name.starts_with(EXTRA_PREFIX) && !vars.iter().any(|(n, _)| n == name) {
+                problems.push(format!("{name}: in the checkpoint but not in the model"));
+            }
+        }
+        if !problems.is_empty() {
+            bail!(
+                "checkpoint {} does not fit this {what}:\n  {}",
+                self.path.display(),
+                problems.join("\n  ")
+            );
+        }
+        for (name, var) in vars {
+            var.set(&self.tensors[name].to_dtype(var.dtype())?)
+                .with_context(|| format!("setting {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// The stored config, as JSON text (each kind of weights reads its own config type).
+    pub fn config_json(&self) -> Result<&str> {
+        self.metadata
+            .get("config")
+            .map(String::as_str)
+            .with_context(|| format!("checkpoint {} has no config", self.path.display()))
     }
 
     pub fn model_config(&self) -> Result<ModelConfig> {

@@ -11,6 +11,7 @@ pub mod attention;
 pub mod cells;
 pub mod checkpoint;
 pub mod config;
+pub mod decoder;
 pub mod mamba;
 pub mod mlp;
 pub mod nn;
@@ -26,7 +27,7 @@ pub use config::{
 };
 pub use nn::Mode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use candle_core::{Device, Tensor, Var};
 
 enum Network {
@@ -281,38 +282,7 @@ impl Model {
 
     /// Copy a checkpoint's weights into this model, refusing any name or shape mismatch.
     pub fn assign(&self, ckpt: &Checkpoint) -> Result<()> {
-        let mut problems = Vec::new();
-        for (name, var) in self.vars() {
-            match ckpt.tensors.get(name) {
-                None => problems.push(format!("{name}: missing from the checkpoint")),
-                Some(t) if t.dims() != var.dims() => problems.push(format!(
-                    "{name}: checkpoint has shape {:?}, model has {:?}",
-                    t.dims(),
-                    var.dims()
-                )),
-                Some(_) => {}
-            }
-        }
-        for name in ckpt.tensors.keys() {
-            if !name.starts_with(checkpoint::EXTRA_PREFIX)
-                && !self.vars().iter().any(|(n, _)| n == name)
-            {
-                problems.push(format!("{name}: in the checkpoint but not in the model"));
-            }
-        }
-        if !problems.is_empty() {
-            bail!(
-                "checkpoint {} does not fit this {} model:\n  {}",
-                ckpt.path.display(),
-                self.config.arch.name(),
-                problems.join("\n  ")
-            );
-        }
-        for (name, var) in self.vars() {
-            var.set(&ckpt.tensors[name].to_dtype(var.dtype())?)
-                .with_context(|| format!("setting {name}"))?;
-        }
-        Ok(())
+        ckpt.assign_to(self.vars(), &format!("{} model", self.config.arch.name()))
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`corpora`], [`dataset`]: the ingest and dataset stages.
 //! - [`encode`]: the encoder as commands use it (loading, the cache, a file into `.npy`).
 //! - [`predict`]: next-concept predictions for contexts given as text or vectors.
+//! - [`decoder`]: the inversion decoder's commands (decode a `.npy`, evaluate a decoder run).
 //! - [`observer`]: what a job tells its front end as it goes.
 //!
 //! Each stage that can be skipped is an [`lvmkit_io::fresh::Stage`]: kept when the inputs its
@@ -17,6 +18,7 @@ pub mod board;
 pub mod corpora;
 pub mod curve;
 pub mod dataset;
+pub mod decoder;
 pub mod encode;
 pub mod leaderboard;
 pub mod main_job;

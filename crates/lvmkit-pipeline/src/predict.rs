@@ -84,7 +84,7 @@ pub fn read_contexts(path: &Path, dim: usize) -> Result<Vec<Prompt>> {
 /// other encoder would be in another space. A run trained on vectors of no named encoder (a
 /// dataset from `lvmkit import-npz`) has no fingerprint to check: text needs the user to name
 /// an encoder, and only its dimension is checked.
-fn run_encoder(
+pub(crate) fn run_encoder(
     explicit: Option<&Path>,
     ds: Option<&Dataset>,
     data: &lvmkit_sources::DataDir,

@@ -1,7 +1,7 @@
 //! The command tree and the flags several commands share. `--help` is documentation: every
 //! flag says what it does and its default.
 
-use crate::{bench, corpus, graphmert, jobs, serve, train};
+use crate::{bench, corpus, decoder, graphmert, jobs, serve, train};
 use anyhow::Result;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -94,6 +94,13 @@ pub enum Command {
     /// sentences, embedded with the run's encoder, or 1…C vectors). Writes an f32 .npy whose
     /// row i is the prediction for line i; --top-k also prints the nearest concepts as text.
     Predict(train::PredictArgs),
+    /// Decode vectors (an f32 .npy, N × D) into new text with an inversion decoder (from
+    /// `lvmkit decoder train`): beam search, then correction steps that re-embed the
+    /// hypothesis and decode again. Writes one text per line (or JSONL with every step).
+    Decode(decoder::DecodeArgs),
+    /// The inversion decoder: concept vectors back to new text.
+    #[command(subcommand)]
+    Decoder(decoder::DecoderCommand),
     /// Build the search index of a dataset's concept bank: an HNSW graph (usearch) beside the
     /// exact matrix-product search, measured against it (recall@10, queries/s). Writes
     /// DATA/index/index.json and hnsw.usearch; `lvmkit serve` uses them.
@@ -130,6 +137,8 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::Eval(a) => train::eval(&a),
         Command::Leaderboard(a) => jobs::leaderboard(&a),
         Command::Predict(a) => train::predict(&a),
+        Command::Decode(a) => decoder::decode(&a),
+        Command::Decoder(c) => decoder::dispatch(&c),
         Command::Run(a) => jobs::run(&a),
         Command::Models(a) => jobs::models(&a),
         Command::Serve(a) => serve::serve(&a),

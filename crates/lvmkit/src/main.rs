@@ -4,6 +4,7 @@
 //! - `cli`: the command tree and the flags several commands share.
 //! - `corpus`: fetch, ingest, encode, dataset, npz import and export.
 //! - `train`: commands on one run: train, eval, predict.
+//! - `decoder`: the inversion decoder: train, eval, decode.
 //! - `jobs`: the main job, the leaderboard and the model list, and the printer that shows a
 //!   job's progress.
 //! - `bench`: the speed benchmarks.
@@ -13,6 +14,7 @@
 mod bench;
 mod cli;
 mod corpus;
+mod decoder;
 mod graphmert;
 mod jobs;
 mod serve;

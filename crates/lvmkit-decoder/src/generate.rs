@@ -115,7 +115,7 @@ impl Inverter {
     /// Decodes `vectors` (n × D, row-major).
     pub fn invert(&self, vectors: &[f32], opts: &InvertOptions) -> Result<Vec<Inversion>> {
         let d = self.dim();
-        if vectors.len() % d != 0 {
+        if !vectors.len().is_multiple_of(d) {
             bail!("{} numbers are not rows of {d}", vectors.len());
         }
         if opts.beam == 0 || opts.batch == 0 {
@@ -198,7 +198,7 @@ impl Inverter {
             .zip(pools)
             .map(|(steps, mut candidates)| {
                 if self.encoder.is_some() {
-                    candidates.sort_by(|a, b| b.cosine.partial_cmp(&a.cosine).expect("finite"));
+                    candidates.sort_by(|a, b| key(b).total_cmp(&key(a)));
                 }
                 Inversion { steps, candidates }
             })
@@ -241,7 +241,7 @@ impl Inverter {
 
     /// Up to `beam` token sequences (BOS … EOS) of each row of `queries`, best
     /// first, with their length-normalised log-probabilities.
-    pub fn beam_search(&self, queries: &[f32], beam: usize) -> Result<Vec<Vec<(Vec<u32>, f32)>>> {
+    pub fn beam_search(&self, queries: &[f32], beam: usize) -> Result<Vec<Vec<Scored>>> {
         let d = self.dim();
         let n = queries.len() / d;
         // At the length of the vectors it learnt from.
@@ -280,11 +280,16 @@ impl Inverter {
                     }
                 })
                 .collect();
-            let lp = log_softmax_rows(&dec.step(&mut state, &feed)?)?;
+            let mut lp = log_softmax_rows(&dec.step(&mut state, &feed)?)?;
+            for (j, b) in beams.iter().enumerate() {
+                for t in repeats(&b.tokens) {
+                    lp[j * v + t as usize] = f32::NEG_INFINITY;
+                }
+            }
             let mut next: Vec<Beam> = Vec::with_capacity(n * k);
             let mut rows: Vec<u32> = Vec::with_capacity(n * k);
             for i in 0..n {
-                let mut cands: Vec<(f32, usize, Option<(u32, f32)>)> = Vec::new();
+                let mut cands: Vec<Extension> = Vec::new();
                 for j in i * k..(i + 1) * k {
                     let b = &beams[j];
                     if b.done {
@@ -295,7 +300,7 @@ impl Inverter {
                         }
                     }
                 }
-                cands.sort_by(|a, b| b.0.partial_cmp(&a.0).expect("finite").then(a.1.cmp(&b.1)));
+                cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
                 for (_, j, ext) in cands.into_iter().take(k) {
                     let mut b = beams[j].clone();
                     if let Some((t, l)) = ext {
@@ -311,7 +316,7 @@ impl Inverter {
         Ok(beams
             .chunks(k)
             .map(|row| {
-                let mut row: Vec<(Vec<u32>, f32)> = row
+                let mut row: Vec<Scored> = row
                     .iter()
                     .map(|b| {
                         let mut ids = vec![BOS];
@@ -319,12 +324,19 @@ impl Inverter {
                         (ids, b.score())
                     })
                     .collect();
-                row.sort_by(|a, b| b.1.partial_cmp(&a.1).expect("finite"));
+                row.sort_by(|a, b| b.1.total_cmp(&a.1));
                 row
             })
             .collect())
     }
 }
+
+/// A decoded token sequence (BOS … EOS) and its length-normalised log-probability.
+pub type Scored = (Vec<u32>, f32);
+
+/// A candidate of one beam-search step: its score, the beam it extends, and the token added
+/// with its log-probability (None for a finished beam kept as it is).
+type Extension = (f32, usize, Option<(u32, f32)>);
 
 #[derive(Clone)]
 struct Beam {
@@ -354,6 +366,21 @@ impl Beam {
     }
 }
 
+/// Tokens that would repeat a trigram `tokens` already holds. Beam search bans them (the
+/// usual `no_repeat_ngram_size = 3`): an undertrained decoder otherwise loops ("to be used to
+/// be used to be used …") until its length limit.
+fn repeats(tokens: &[u32]) -> Vec<u32> {
+    let n = tokens.len();
+    if n < 3 {
+        return Vec::new();
+    }
+    let (a, b) = (tokens[n - 2], tokens[n - 1]);
+    (0..n - 2)
+        .filter(|&i| tokens[i] == a && tokens[i + 1] == b)
+        .map(|i| tokens[i + 2])
+        .collect()
+}
+
 fn log_softmax_rows(logits: &Tensor) -> Result<Vec<f32>> {
     let l = logits.to_dtype(candle_core::DType::F32)?;
     let v = l.dim(1)?;
@@ -371,12 +398,7 @@ fn log_softmax_rows(logits: &Tensor) -> Result<Vec<f32>> {
 /// The `k` largest entries of `row` (index, value), largest first, ties to the lower index.
 fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     let mut idx: Vec<usize> = (0..row.len()).collect();
-    let cmp = |a: &usize, b: &usize| {
-        row[*b]
-            .partial_cmp(&row[*a])
-            .expect("finite")
-            .then(a.cmp(b))
-    };
+    let cmp = |a: &usize, b: &usize| row[*b].total_cmp(&row[*a]).then(a.cmp(b));
     if k < idx.len() {
         idx.select_nth_unstable_by(k - 1, cmp);
         idx.truncate(k);
@@ -394,9 +416,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// A hypothesis's cosine for ordering (none or NaN last).
+fn key(h: &Hypothesis) -> f32 {
+    h.cosine
+        .filter(|c| !c.is_nan())
+        .unwrap_or(f32::NEG_INFINITY)
+}
+
 fn closest(pool: &[Hypothesis]) -> &Hypothesis {
     pool.iter()
-        .max_by(|a, b| a.cosine.partial_cmp(&b.cosine).expect("finite"))
+        .max_by(|a, b| key(a).total_cmp(&key(b)))
         .expect("a pool is never empty")
 }
 
@@ -441,6 +470,13 @@ impl Decoder for InversionDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trigram_is_never_repeated() {
+        assert_eq!(repeats(&[5, 6, 7, 5, 6]), vec![7]);
+        assert_eq!(repeats(&[5, 6, 7, 8]), Vec::<u32>::new());
+        assert_eq!(repeats(&[5, 5, 5]), vec![5]);
+    }
 
     #[test]
     fn top_k_takes_the_largest_in_order() {

@@ -8,7 +8,9 @@
 //!   server's `"inversion"` decoder.
 //! - [`metrics`] and [`evaluate`]: BLEU, token F1, exact match and round-trip cosine, next to
 //!   retrieval from the train bank.
+//! - [`bench`]: decoding speed.
 
+pub mod bench;
 pub mod config;
 pub mod evaluate;
 pub mod generate;

@@ -35,7 +35,7 @@ fn make_dataset(dir: &Path) -> Dataset {
                         .collect::<Vec<_>>()
                         .join(" "),
                 );
-                let mut v = vec![0f32; D];
+                let mut v = [0f32; D];
                 for (pos, &w) in picks.iter().enumerate() {
                     for (x, t) in v.iter_mut().zip(&table[pos * WORDS.len() + w]) {
                         *x += t;

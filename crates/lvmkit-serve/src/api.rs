@@ -48,20 +48,20 @@ pub struct PredictRequest {
     pub exact: Option<bool>,
 }
 
-/// A bank concept near a vector.
+/// A bank concept near a vector, or a text the inversion decoder wrote.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Neighbor {
     /// Empty when the bank's dataset holds no sentences (one imported from .npz): `doc_id`,
     /// `position` and `row` still say which concept it is.
     pub text: String,
-    /// Document the concept comes from (its id in the dataset).
-    pub doc_id: String,
-    /// Sentence position in that document.
-    pub position: usize,
-    /// Cosine similarity to the query.
+    /// Document the concept comes from (its id in the dataset); null for written text.
+    pub doc_id: Option<String>,
+    /// Sentence position in that document; null for written text.
+    pub position: Option<usize>,
+    /// Cosine similarity to the query (for written text: of its embedding).
     pub score: f32,
-    /// Concept row in the dataset.
-    pub row: usize,
+    /// Concept row in the dataset; null for written text.
+    pub row: Option<usize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,18 +99,43 @@ pub struct GenerateRequest {
     /// Never choose a concept whose text is already in the context or the continuation
     /// (default true).
     pub avoid_repeats: Option<bool>,
-    /// true: exact search; false: the HNSW index (default: the server's choice).
+    /// true: exact search; false: the HNSW index (default: the server's choice). Retrieval
+    /// only.
     pub exact: Option<bool>,
+    /// How predictions become text (default: "inversion" when the server was started with
+    /// --decoder, else "retrieval").
+    pub decoder: Option<DecoderKind>,
+}
+
+/// A way to turn a predicted vector into text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderKind {
+    /// The nearest concept of the bank: a sentence of the dataset.
+    Retrieval,
+    /// New text from the inversion decoder of `lvmkit serve --decoder`.
+    Inversion,
+}
+
+impl DecoderKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Retrieval => "retrieval",
+            Self::Inversion => "inversion",
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GeneratedStep {
     pub step: usize,
-    /// The chosen concept's text.
+    /// The chosen text: a bank concept's (retrieval) or a new one (inversion).
     pub text: String,
+    /// The chosen concept's document and position (null for inversion: the text is new).
     pub doc_id: Option<String>,
     pub position: Option<usize>,
-    /// Cosine between the model's prediction and the chosen concept.
+    /// Cosine between the model's prediction and the chosen text's vector (for inversion, the
+    /// text's embedding by the server's encoder).
     pub score: f32,
     /// Cosine between the chosen concept and the previous one (the last context sentence for
     /// step 1): near 1 means the generation is standing still.
@@ -141,7 +166,8 @@ pub struct GenerateDiagnostics {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GenerateResponse {
     pub model: String,
-    /// How predictions become text ("retrieval": the nearest bank concept).
+    /// How predictions became text: "retrieval" (the nearest bank concept) or "inversion"
+    /// (new text from the inversion decoder).
     pub decoder: String,
     pub context: Vec<String>,
     pub steps: Vec<GeneratedStep>,
@@ -198,8 +224,35 @@ pub struct ModelsResponse {
     /// The sentence encoder's name (null without one).
     pub encoder: Option<String>,
     pub encoder_fingerprint: Option<String>,
+    /// The decoder /v1/generate uses when a request names none: "inversion" when the server
+    /// has an inversion decoder, else "retrieval".
     pub decoder: String,
+    /// Every decoder a request may name: "retrieval", and "inversion" with --decoder.
+    pub decoders: Vec<String>,
+    /// The inversion decoder of /v1/decode (null when the server was started without
+    /// --decoder).
+    pub inversion: Option<InversionInfo>,
     pub bank: BankInfo,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InversionInfo {
+    /// The decoder run folder (from `lvmkit decoder train`).
+    pub run: String,
+    pub params: usize,
+    /// Concept dimension D it reads.
+    pub dim: usize,
+    /// The encoder whose vectors it learnt to invert.
+    pub encoder: String,
+    /// Whether it has that encoder loaded: without it there are no correction steps and no
+    /// round-trip cosines.
+    pub round_trip: bool,
+    /// Correction steps and beams a request gets when it names none.
+    pub default_steps: usize,
+    pub default_beam: usize,
+    /// The most a request may ask for.
+    pub max_steps: usize,
+    pub max_beam: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -223,5 +276,49 @@ pub struct HealthResponse {
     pub text_input: bool,
     pub models: usize,
     pub concepts: usize,
+    /// Whether /v1/decode and the "inversion" decoder are available (`--decoder`).
+    pub inversion: bool,
     pub uptime_seconds: f64,
+}
+
+/// `POST /v1/decode`: concept vectors to new text with the inversion decoder.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeRequest {
+    /// D-dimensional vectors (1 … max_vectors), e.g. /v1/predict's predictions or
+    /// /v1/encode's vectors.
+    pub vectors: Vec<Vec<f32>>,
+    /// Correction steps after the first decoding (default: the server's --decode-steps; see
+    /// /v1/models `inversion` for the limits). Each re-embeds the current text and decodes
+    /// again from the vector moved by its miss.
+    pub steps: Option<usize>,
+    /// Beams per vector (1 = greedy; default: the server's --decode-beam).
+    pub beam: Option<usize>,
+}
+
+/// The text of one step: step 0 is the first decoding, each later one a correction.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecodeStep {
+    pub text: String,
+    /// Cosine between the text's embedding and the vector (null when the decoder has no
+    /// encoder).
+    pub cosine: Option<f32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecodedText {
+    /// The answer: the last step's text.
+    pub text: String,
+    /// Its round-trip cosine; never below step 0's.
+    pub cosine: Option<f32>,
+    /// Every step's text, step 0 first.
+    pub steps: Vec<DecodeStep>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecodeResponse {
+    /// "inversion".
+    pub decoder: String,
+    /// One per vector, in order.
+    pub texts: Vec<DecodedText>,
 }

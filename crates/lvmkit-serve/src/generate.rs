@@ -1,8 +1,9 @@
 //! /v1/generate: continue a text one concept at a time. Each step predicts from the last C
-//! vectors, decodes the prediction (by default skipping concepts already in the text), appends
-//! the chosen concept's vector and repeats. The response reports every step with its
-//! alternatives, and diagnostics (repeats, similarity to the previous step) that show a model
-//! looping or drifting.
+//! vectors, decodes the prediction (by default skipping texts already in the text), appends
+//! the chosen text's vector and repeats. Decoding is retrieval (the nearest bank concept, whose
+//! vector is appended) or the inversion decoder (new text, embedded again by the encoder). The
+//! response reports every step with its alternatives, and diagnostics (repeats, similarity to
+//! the previous step) that show a model looping or drifting.
 //!
 //! It lives apart from the other handlers because it is a loop over the model and the decoder,
 //! not one pass, and its helpers (`unit`, `cosine`) serve only it.
@@ -14,6 +15,7 @@ use crate::state::AppState;
 use crate::validate::finite;
 use axum::extract::State;
 use axum::Json;
+use lvmkit_index::Decoder;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -24,8 +26,14 @@ pub(crate) async fn generate(
     ApiJson(req): ApiJson<GenerateRequest>,
 ) -> ApiResult<GenerateResponse> {
     let slot = s.model(req.model.as_deref())?;
+    let kind = req.decoder.unwrap_or(s.default_decoder());
+    let decoder: Arc<dyn Decoder> = match kind {
+        DecoderKind::Retrieval => s.retrieval(s.mode(req.exact)),
+        DecoderKind::Inversion => s.inversion("\"decoder\": \"inversion\"")?.clone(),
+    };
     s.check_texts("texts", &req.texts)?;
-    if !s.bank_texts {
+    // New text needs no bank sentences.
+    if kind == DecoderKind::Retrieval && !s.bank_texts {
         return Err(ApiError::unprocessable(
             "no_texts",
             format!(
@@ -57,7 +65,6 @@ pub(crate) async fn generate(
     }
     let k = s.check_k(req.k.unwrap_or(1), "k", 1)?;
     let avoid_repeats = req.avoid_repeats.unwrap_or(true);
-    let mode = s.mode(req.exact);
     let c = slot.context;
 
     let mut context = s.encode(req.texts.clone()).await?;
@@ -82,17 +89,30 @@ pub(crate) async fn generate(
         } else {
             HashSet::new()
         };
-        let mut cands = s.decode(pred.clone(), k, mode, avoid).await?.remove(0);
+        let mut cands = s
+            .decode_with(decoder.clone(), pred.clone(), k, avoid)
+            .await?
+            .remove(0);
         if cands.is_empty() {
-            stopped_early = Some("every concept of the bank has been used".to_string());
+            stopped_early = Some(match kind {
+                DecoderKind::Retrieval => "every concept of the bank has been used".to_string(),
+                DecoderKind::Inversion => format!(
+                    "every text the inversion decoder gave for step {step} is already in the text"
+                ),
+            });
             break;
         }
-        let chosen = cands.remove(0);
+        let mut chosen = cands.remove(0);
         let chosen_vec = match &chosen.concept {
             Some(c) => s.bank.vector(c.row).to_vec(),
             // A generative decoder's text goes back through the encoder.
             None => unit(&s.encode(vec![chosen.text.clone()]).await?.remove(0)),
         };
+        if !chosen.score.is_finite() {
+            // A decoder without its encoder has no round-trip cosine; the server's encoder
+            // (the same space) gives it.
+            chosen.score = cosine(&chosen_vec, &pred);
+        }
         let previous = context.last().expect("context is never empty");
         let repeated = !seen.insert(chosen.text.clone());
         steps.push(GeneratedStep {
@@ -129,7 +149,7 @@ pub(crate) async fn generate(
     };
     Ok(Json(GenerateResponse {
         model: slot.info.name.clone(),
-        decoder: s.decoder.name().to_string(),
+        decoder: decoder.name().to_string(),
         context: req.texts,
         steps,
         diagnostics,

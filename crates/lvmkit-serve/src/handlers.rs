@@ -1,7 +1,8 @@
-//! The HTTP handlers other than /v1/generate (its loop is in `generate`): each checks its
-//! request (`validate`), hands the work to the state's batchers and decoder (`state`), and
-//! shapes the answer into the bodies of `api`. Also the small routes: health, metrics, the
-//! OpenAPI document, the page, and the JSON answers for an unknown route or method.
+//! The HTTP handlers other than /v1/generate (its loop is in `generate`): encode, predict,
+//! search and decode each check their request (`validate`), hand the work to the state's
+//! batchers and decoders (`state`), and shape the answer into the bodies of `api`. Also the
+//! small routes: models, health, metrics, the OpenAPI document, the page, and the JSON answers
+//! for an unknown route or method.
 
 use crate::api::*;
 use crate::error::{ApiError, ApiJson, ErrorBody};
@@ -19,12 +20,12 @@ use utoipa::OpenApi;
 
 pub(crate) type ApiResult<T> = std::result::Result<Json<T>, ApiError>;
 
-/// A decoded hit as responses show it. A generative decoder's text has no concept: its doc id
-/// is empty, its position 0 and its row `usize::MAX`.
+/// A decoded hit as responses show it. A generative decoder's text has no concept: its doc id,
+/// position and row are null.
 pub(crate) fn neighbor(d: Decoded) -> Neighbor {
     let (doc_id, position, row) = match d.concept {
-        Some(c) => (c.doc_id, c.position, c.row),
-        None => (String::new(), 0, usize::MAX),
+        Some(c) => (Some(c.doc_id), Some(c.position), Some(c.row)),
+        None => (None, None, None),
     };
     Neighbor {
         text: d.text,
@@ -180,6 +181,44 @@ pub(crate) async fn search(
     }))
 }
 
+/// New text for each vector from the inversion decoder (`lvmkit serve --decoder`); a 422
+/// `no_decoder` without one.
+#[utoipa::path(post, path = "/v1/decode", request_body = DecodeRequest,
+    responses((status = 200, body = DecodeResponse), (status = "4XX", body = ErrorBody)))]
+pub(crate) async fn decode(
+    State(s): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<DecodeRequest>,
+) -> ApiResult<DecodeResponse> {
+    s.inversion("/v1/decode")?;
+    s.check_decode_vectors("vectors", &req.vectors)?;
+    let options = s.decode_options(req.steps, req.beam)?;
+    let flat: Vec<f32> = req.vectors.into_iter().flatten().collect();
+    let texts = s
+        .invert(flat, options)
+        .await?
+        .into_iter()
+        .map(|inv| {
+            let best = inv.best().clone();
+            DecodedText {
+                text: best.text,
+                cosine: best.cosine,
+                steps: inv
+                    .steps
+                    .into_iter()
+                    .map(|h| DecodeStep {
+                        text: h.text,
+                        cosine: h.cosine,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(Json(DecodeResponse {
+        decoder: DecoderKind::Inversion.name().to_string(),
+        texts,
+    }))
+}
+
 #[utoipa::path(get, path = "/v1/models", responses((status = 200, body = ModelsResponse)))]
 pub(crate) async fn models(State(s): State<Arc<AppState>>) -> Json<ModelsResponse> {
     Json(ModelsResponse {
@@ -202,7 +241,12 @@ pub(crate) async fn models(State(s): State<Arc<AppState>>) -> Json<ModelsRespons
         text_input: s.text_input(),
         encoder: s.encoder_name.clone(),
         encoder_fingerprint: s.encoder_fingerprint.clone(),
-        decoder: s.decoder.name().to_string(),
+        decoder: s.default_decoder().name().to_string(),
+        decoders: std::iter::once(DecoderKind::Retrieval)
+            .chain(s.inversion.as_ref().map(|_| DecoderKind::Inversion))
+            .map(|d| d.name().to_string())
+            .collect(),
+        inversion: s.inversion_info.clone(),
         bank: BankInfo {
             dataset: s.bank.dataset_dir.display().to_string(),
             concepts: s.bank.len(),
@@ -225,6 +269,7 @@ pub(crate) async fn health(State(s): State<Arc<AppState>>) -> Json<HealthRespons
         text_input: s.text_input(),
         models: s.models.len(),
         concepts: s.bank.len(),
+        inversion: s.inversion.is_some(),
         uptime_seconds: s.started.elapsed().as_secs_f64(),
     })
 }

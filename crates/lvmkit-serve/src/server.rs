@@ -2,7 +2,9 @@
 //! guard), the OpenAPI document that lists every route, and `serve` with its graceful
 //! shutdown. Start reading here to see which handler answers which route.
 
-use crate::api::{ContextInput, Neighbor, Prediction};
+use crate::api::{
+    ContextInput, DecodeStep, DecodedText, DecoderKind, InversionInfo, Neighbor, Prediction,
+};
 use crate::error::{ApiError, ErrorBody};
 // Globs, because utoipa's `paths(...)` needs each handler's hidden `__path_*` struct in scope;
 // naming a handler by its module path instead (`handlers::encode`) would tag its operation
@@ -26,10 +28,19 @@ pub use crate::validate::MAX_VECTOR_NORM;
 #[openapi(
     info(
         title = "lvmkit",
-        description = "Latent vector models over HTTP: encode sentences, predict the next concept, generate continuations decoded by retrieval, search the concept bank."
+        description = "Latent vector models over HTTP: encode sentences, predict the next concept, generate continuations decoded by retrieval or by the inversion decoder, decode vectors to new text, search the concept bank."
     ),
-    paths(encode, predict, generate, search, models, health, metrics),
-    components(schemas(ErrorBody, ContextInput, Neighbor, Prediction))
+    paths(encode, predict, generate, decode, search, models, health, metrics),
+    components(schemas(
+        ErrorBody,
+        ContextInput,
+        Neighbor,
+        Prediction,
+        DecoderKind,
+        DecodeStep,
+        DecodedText,
+        InversionInfo
+    ))
 )]
 pub struct ApiDoc;
 
@@ -50,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/encode", post(encode))
         .route("/v1/predict", post(predict))
         .route("/v1/generate", post(generate))
+        .route("/v1/decode", post(decode))
         .route("/v1/search", post(search))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,21 +1,24 @@
 //! What every request shares: the served models with their batch workers, the encoder, the
-//! concept bank and its decoder, the limits and the metrics. It is built once, checked for one
-//! vector space, and held behind an `Arc` by the router; handlers only read it.
+//! concept bank and its retrieval decoder, the inversion decoder when there is one, the limits
+//! and the metrics. It is built once, checked for one vector space, and held behind an `Arc` by
+//! the router; handlers only read it.
 //!
 //! A server without an encoder (its bank's dataset was built from vectors, e.g. imported from
 //! .npz, and names none) takes vectors only: every text input is a 4xx `no_encoder`.
 
-use crate::api::ModelInfo;
+use crate::api::{DecoderKind, InversionInfo, ModelInfo};
 use crate::batch::Batcher;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use anyhow::{bail, Result};
+use lvmkit_decoder::{Inversion, InversionDecoder, InvertOptions, Inverter};
 use lvmkit_encode::{EncodeOptions, SentenceEncoder};
 use lvmkit_index::{ConceptBank, Decoded, Decoder, RetrievalDecoder, SearchMode};
+use lvmkit_io::setting_error;
 use lvmkit_models::Model;
 use lvmkit_train::run::RunConfig;
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -44,6 +47,12 @@ pub struct Limits {
     /// Most /v1/generate steps.
     #[arg(long, default_value_t = 64)]
     pub max_steps: usize,
+    /// Most correction steps a /v1/decode request may ask of the inversion decoder.
+    #[arg(long, default_value_t = 8)]
+    pub max_decode_steps: usize,
+    /// Most beams per vector a /v1/decode request may ask of the inversion decoder.
+    #[arg(long, default_value_t = 16)]
+    pub max_decode_beam: usize,
     /// Most items (contexts or sentences) in one batched forward pass.
     #[arg(long = "max-batch", default_value_t = 256)]
     pub max_batch_items: usize,
@@ -67,12 +76,12 @@ impl Limits {
             ("max_contexts", l.max_contexts),
             ("max_k", l.max_k),
             ("max_steps", l.max_steps),
+            ("max_decode_steps", l.max_decode_steps),
+            ("max_decode_beam", l.max_decode_beam),
             ("max_batch", l.max_batch_items),
         ] {
             if v == 0 {
-                return Err(
-                    lvmkit_io::setting_error(name, "every limit must be at least 1").into(),
-                );
+                return Err(setting_error(name, "every limit must be at least 1").into());
             }
         }
         Ok(())
@@ -109,7 +118,12 @@ pub struct AppState {
     pub(crate) bank: Arc<ConceptBank>,
     /// Whether any bank concept has a text (a dataset imported from .npz has none).
     pub(crate) bank_texts: bool,
-    pub(crate) decoder: Arc<dyn Decoder>,
+    /// Nearest bank concept, by the server's default search.
+    pub(crate) retrieval: Arc<dyn Decoder>,
+    /// The inversion decoder (`lvmkit serve --decoder`), with the options a request that names
+    /// none gets; `None`: /v1/decode and generate's "inversion" are refused.
+    pub(crate) inversion: Option<Arc<InversionDecoder>>,
+    pub(crate) inversion_info: Option<InversionInfo>,
     pub(crate) limits: Limits,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) started: Instant,
@@ -131,7 +145,7 @@ impl AppState {
     ) -> Result<Self> {
         limits.validate()?;
         if models.is_empty() {
-            return Err(lvmkit_io::setting_error("run", "no model to serve").into());
+            return Err(setting_error("run", "no model to serve").into());
         }
         let dim = bank.dim;
         let ds_fp = &bank.dataset().manifest.encoder.fingerprint;
@@ -145,7 +159,7 @@ impl AppState {
                 );
             }
             if encoder.dim() != dim {
-                return Err(lvmkit_io::setting_error(
+                return Err(setting_error(
                     "encoder",
                     format!(
                         "encoder {} gives {}-D vectors, so it is not the one the bank's dataset {} \
@@ -247,7 +261,7 @@ impl AppState {
             None if bank.has_hnsw() => SearchMode::Approximate,
             None => SearchMode::Exact,
         };
-        let decoder: Arc<dyn Decoder> = Arc::new(RetrievalDecoder {
+        let retrieval: Arc<dyn Decoder> = Arc::new(RetrievalDecoder {
             bank: bank.clone(),
             mode,
         });
@@ -260,10 +274,133 @@ impl AppState {
             dim,
             bank,
             bank_texts,
-            decoder,
+            retrieval,
+            inversion: None,
+            inversion_info: None,
             limits,
             metrics,
             started: Instant::now(),
+        })
+    }
+
+    /// Adds the inversion decoder of run `run` (/v1/decode, and /v1/generate's "inversion",
+    /// which becomes its default), decoding with `options` when a request names none. Refused
+    /// unless it reads the bank's vectors (their dimension, and their encoder where both name
+    /// one) and `options` are within the limits.
+    pub fn with_inverter(
+        mut self,
+        run: &Path,
+        inverter: Inverter,
+        options: InvertOptions,
+    ) -> Result<Self> {
+        let cfg = &inverter.config;
+        let ds = &self.bank.dataset().manifest.encoder;
+        let space = |what: &str| {
+            setting_error(
+                "decoder",
+                format!(
+                    "decoder run {} reads {}-D vectors of encoder {}{what}, but the served runs \
+                     and the bank {} hold {}-D vectors of {}: name a decoder trained on a \
+                     dataset of the bank's encoder (`lvmkit decoder train --data DATASET`)",
+                    run.display(),
+                    cfg.decoder.dim,
+                    cfg.data.encoder,
+                    self.bank.dataset_dir.display(),
+                    self.dim,
+                    ds.name
+                ),
+            )
+        };
+        if inverter.dim() != self.dim {
+            return Err(space("").into());
+        }
+        let fp = &cfg.data.encoder_fingerprint;
+        if !fp.is_empty() && !ds.fingerprint.is_empty() && *fp != ds.fingerprint {
+            return Err(space(&format!(
+                " (fingerprint {fp}, the bank's is {})",
+                ds.fingerprint
+            ))
+            .into());
+        }
+        let l = &self.limits;
+        if options.steps > l.max_decode_steps {
+            return Err(setting_error(
+                "decode_steps",
+                format!(
+                    "{} correction steps is above the limit max_decode_steps = {}",
+                    options.steps, l.max_decode_steps
+                ),
+            )
+            .into());
+        }
+        if options.beam == 0 || options.beam > l.max_decode_beam {
+            return Err(setting_error(
+                "decode_beam",
+                format!(
+                    "{} beams is outside 1…{} (max_decode_beam)",
+                    options.beam, l.max_decode_beam
+                ),
+            )
+            .into());
+        }
+        if options.steps > 0 && !inverter.has_encoder() {
+            return Err(setting_error(
+                "decode_steps",
+                format!(
+                    "correction steps re-embed each text with the decoder's encoder ({}), which \
+                     was not loaded: name it, or decode with 0 steps",
+                    cfg.data.encoder
+                ),
+            )
+            .into());
+        }
+        tracing::info!(
+            "inversion decoder: {} parameters from {} ({} correction step(s), beam {} by default)",
+            cfg.params,
+            run.display(),
+            options.steps,
+            options.beam
+        );
+        self.inversion_info = Some(InversionInfo {
+            run: run.display().to_string(),
+            params: cfg.params,
+            dim: cfg.decoder.dim,
+            encoder: cfg.data.encoder.clone(),
+            round_trip: inverter.has_encoder(),
+            default_steps: options.steps,
+            default_beam: options.beam,
+            max_steps: l.max_decode_steps,
+            max_beam: l.max_decode_beam,
+        });
+        self.inversion = Some(Arc::new(InversionDecoder { inverter, options }));
+        Ok(self)
+    }
+
+    /// The decoder /v1/generate uses when a request names none.
+    pub(crate) fn default_decoder(&self) -> DecoderKind {
+        match self.inversion {
+            Some(_) => DecoderKind::Inversion,
+            None => DecoderKind::Retrieval,
+        }
+    }
+
+    /// The inversion decoder, or why there is none and how to get one (a 422 `no_decoder`).
+    pub(crate) fn inversion(
+        &self,
+        what: &str,
+    ) -> std::result::Result<&Arc<InversionDecoder>, ApiError> {
+        self.inversion.as_ref().ok_or_else(|| {
+            ApiError::unprocessable(
+                "no_decoder",
+                format!(
+                    "{what} needs the inversion decoder, and this server has none: restart \
+                     `lvmkit serve` with --decoder RUN, a run of `lvmkit decoder train` on \
+                     {}-D vectors of this dataset. /v1/search and /v1/generate's \
+                     \"decoder\": \"retrieval\" turn vectors into the bank's nearest sentences \
+                     without one",
+                    self.dim
+                ),
+            )
         })
     }
 
@@ -319,7 +456,19 @@ impl AppState {
         }
     }
 
-    /// Decode vectors (flat [n, dim]) on the blocking pool.
+    /// Retrieval from the bank by `mode`.
+    pub(crate) fn retrieval(&self, mode: SearchMode) -> Arc<dyn Decoder> {
+        if mode == self.default_mode {
+            self.retrieval.clone()
+        } else {
+            Arc::new(RetrievalDecoder {
+                bank: self.bank.clone(),
+                mode,
+            })
+        }
+    }
+
+    /// The `k` nearest bank concepts of each vector (flat [n, dim]), on the blocking pool.
     pub(crate) async fn decode(
         &self,
         vectors: Vec<f32>,
@@ -327,20 +476,42 @@ impl AppState {
         mode: SearchMode,
         avoid: HashSet<String>,
     ) -> std::result::Result<Vec<Vec<Decoded>>, ApiError> {
+        self.decode_with(self.retrieval(mode), vectors, k, avoid)
+            .await
+    }
+
+    /// Decode vectors (flat [n, dim]) with `decoder` on the blocking pool.
+    pub(crate) async fn decode_with(
+        &self,
+        decoder: Arc<dyn Decoder>,
+        vectors: Vec<f32>,
+        k: usize,
+        avoid: HashSet<String>,
+    ) -> std::result::Result<Vec<Vec<Decoded>>, ApiError> {
         if k == 0 {
             return Ok(vec![Vec::new(); vectors.len() / self.dim]);
         }
-        let decoder: Arc<dyn Decoder> = if mode == self.default_mode {
-            self.decoder.clone()
-        } else {
-            Arc::new(RetrievalDecoder {
-                bank: self.bank.clone(),
-                mode,
-            })
-        };
-        tokio::task::spawn_blocking(move || decoder.decode(&vectors, k, &avoid))
-            .await
-            .map_err(|e| ApiError::internal(e.into()))?
-            .map_err(ApiError::internal)
+        blocking(move || decoder.decode(&vectors, k, &avoid)).await
     }
+
+    /// Every step of the inversion decoder for each vector (flat [n, dim]), on the blocking
+    /// pool.
+    pub(crate) async fn invert(
+        &self,
+        vectors: Vec<f32>,
+        options: InvertOptions,
+    ) -> std::result::Result<Vec<Inversion>, ApiError> {
+        let decoder = self.inversion("decoding")?.clone();
+        blocking(move || decoder.inverter.invert(&vectors, &options)).await
+    }
+}
+
+/// Runs `f` on the blocking pool: decoding is seconds of CPU, not a wait.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> std::result::Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?
+        .map_err(ApiError::internal)
 }

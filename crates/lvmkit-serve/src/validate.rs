@@ -1,13 +1,15 @@
 //! The checks that turn bad input into an `ApiError` (a 4xx with a JSON message) before any
 //! work is queued: text given to a server without an encoder, blank or long sentences, vectors
-//! of the wrong dimension, non-finite or huge values, k out of range, too many items. `finite` is the one check after a pass: a model's
-//! prediction must be finite before it is decoded or returned.
+//! of the wrong dimension, non-finite or huge values, k out of range, too many items, decoding
+//! options out of range. `finite` is the one check after a pass: a model's prediction must be
+//! finite before it is decoded or returned.
 //!
 //! `/v1/predict`'s contexts are checked and turned into model rows here too, because the
 //! totals over all contexts are what the limits bound.
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use lvmkit_decoder::InvertOptions;
 
 /// Longest input vector accepted (concept vectors are unit length).
 pub const MAX_VECTOR_NORM: f64 = 1000.0;
@@ -119,6 +121,74 @@ impl AppState {
             }
         }
         Ok(())
+    }
+
+    /// Vectors for the inversion decoder: as `check_vectors`, at most `max_vectors`, none all
+    /// zeros (it has no direction to decode).
+    pub(crate) fn check_decode_vectors(
+        &self,
+        field: &str,
+        vectors: &[Vec<f32>],
+    ) -> std::result::Result<(), ApiError> {
+        self.check_vectors(field, vectors)?;
+        if vectors.len() > self.limits.max_vectors {
+            return Err(ApiError::unprocessable(
+                "too_large",
+                format!(
+                    "'{field}' holds {} vectors; the limit is {} per request",
+                    vectors.len(),
+                    self.limits.max_vectors
+                ),
+            ));
+        }
+        if let Some(i) = vectors.iter().position(|v| v.iter().all(|&x| x == 0.0)) {
+            return Err(ApiError::unprocessable(
+                "zero_vector",
+                format!("{field}[{i}] is all zeros: it has no direction to decode"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A request's correction steps and beams (the server's defaults where it names none),
+    /// within the limits; steps need the decoder's encoder.
+    pub(crate) fn decode_options(
+        &self,
+        steps: Option<usize>,
+        beam: Option<usize>,
+    ) -> std::result::Result<InvertOptions, ApiError> {
+        let dec = self.inversion("/v1/decode")?;
+        let l = &self.limits;
+        let steps = steps.unwrap_or(dec.options.steps);
+        if steps > l.max_decode_steps {
+            return Err(ApiError::unprocessable(
+                "out_of_range",
+                format!("'steps' = {steps} is outside 0…{}", l.max_decode_steps),
+            ));
+        }
+        let beam = beam.unwrap_or(dec.options.beam);
+        if beam == 0 || beam > l.max_decode_beam {
+            return Err(ApiError::unprocessable(
+                "out_of_range",
+                format!("'beam' = {beam} is outside 1…{}", l.max_decode_beam),
+            ));
+        }
+        if steps > 0 && !dec.inverter.has_encoder() {
+            return Err(ApiError::unprocessable(
+                "no_encoder",
+                format!(
+                    "'steps' = {steps}, but correction steps re-embed each text with the \
+                     decoder's encoder ({}), which this server could not load: send \"steps\": 0, \
+                     or restart `lvmkit serve` with --encoder DIR",
+                    dec.inverter.config.data.encoder
+                ),
+            ));
+        }
+        Ok(InvertOptions {
+            steps,
+            beam,
+            ..dec.options
+        })
     }
 
     pub(crate) fn check_k(

@@ -166,6 +166,19 @@ async fn an_npz_run_without_encoder_serves_vectors_and_refuses_text() {
     .await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r["neighbors"].as_array().unwrap().len(), 2);
+    // No inversion decoder was given: decoding to new text is refused, saying how to get one.
+    assert_eq!(health["inversion"], false);
+    assert_eq!(models["decoders"], json!(["retrieval"]));
+    let (status, e) = call(&app, "/v1/decode", Some(json!({"vectors": [context[0]]}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["code"], "no_decoder");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--decoder"),
+        "{e}"
+    );
 
     // Text, wherever it is given, is refused before any work, with why and what to do.
     let texts = json!(["The cat sat on the mat.", "It purred."]);
@@ -237,4 +250,13 @@ async fn an_encoder_the_user_names_embeds_text_when_its_dimension_fits() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{g}");
     assert_eq!(g["error"]["code"], "no_texts");
+    // New text would need no bank sentences, but this server has no inversion decoder.
+    let (status, g) = call(
+        &app,
+        "/v1/generate",
+        Some(json!({"texts": texts, "steps": 2, "decoder": "inversion"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{g}");
+    assert_eq!(g["error"]["code"], "no_decoder");
 }

@@ -19,6 +19,9 @@ pub enum BenchCommand {
     Models(BenchModelsArgs),
     /// Sentences per second of the encoder on a text file (one sentence per line).
     Encode(BenchEncodeArgs),
+    /// Sentences per second of an inversion decoder (`lvmkit decoder train`) on its dataset's
+    /// val vectors, at each batch size, beam width and correction-step count.
+    Decode(BenchDecodeArgs),
 }
 
 pub fn dispatch(cmd: BenchCommand) -> Result<()> {
@@ -26,6 +29,7 @@ pub fn dispatch(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Serve(a) => serve_load(&a),
         BenchCommand::Models(a) => models(&a),
         BenchCommand::Encode(a) => encode(&a),
+        BenchCommand::Decode(a) => decode(&a),
     }
 }
 
@@ -166,6 +170,104 @@ fn encode(args: &BenchEncodeArgs) -> Result<()> {
     );
     if let Some(path) = &args.json {
         lvmkit_io::write_json_atomic(path, &r)?;
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchDecodeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Decoder run folder.
+    #[arg(long)]
+    pub decoder: PathBuf,
+    /// Sentence-transformers folder (default: the one the decoder's dataset names).
+    #[arg(long)]
+    pub encoder: Option<PathBuf>,
+    /// Batch sizes (vectors per call).
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    pub batch: Vec<usize>,
+    /// Decoding settings as BEAM:STEPS (1:0 is greedy without correction).
+    #[arg(long, value_delimiter = ',', default_value = "1:0,4:0,4:1")]
+    pub settings: Vec<String>,
+    /// Val vectors decoded per cell at batch 1; larger batches decode this many batches' worth,
+    /// at most 256.
+    #[arg(long, default_value_t = 16)]
+    pub sentences: usize,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn decode(args: &BenchDecodeArgs) -> Result<()> {
+    let inv = lvmkit_pipeline::decoder::open_inverter(
+        &args.decoder,
+        args.encoder.as_deref(),
+        &args.data.dir(),
+        true,
+    )?;
+    let ds = lvmkit_dataset::Dataset::open(std::path::Path::new(&inv.config.data.path))?;
+    let rows = lvmkit_decoder::train::split_rows(&ds, "val");
+    let mut settings = Vec::new();
+    for s in &args.settings {
+        let parsed = s
+            .split_once(':')
+            .and_then(|(b, k)| Some((b.parse::<usize>().ok()?, k.parse::<usize>().ok()?)));
+        match parsed {
+            Some((beam, steps)) if beam >= 1 => settings.push((beam, steps)),
+            _ => anyhow::bail!("--settings: '{s}' is not BEAM:STEPS (e.g. 4:1)"),
+        }
+    }
+    println!(
+        "decoder {} ({} parameters), CANDLE_NUM_THREADS={}",
+        args.decoder.display(),
+        group_digits(inv.config.params as u64),
+        std::env::var("CANDLE_NUM_THREADS").unwrap_or_default()
+    );
+    let mut table = Table::named(
+        [
+            "batch",
+            "beam",
+            "steps",
+            "sentences",
+            "sentences/s",
+            "ms/batch",
+            "round-trip cos",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    let mut results = Vec::new();
+    for &batch in &args.batch {
+        let n = if batch == 1 {
+            args.sentences
+        } else {
+            (args.sentences * batch).min(256).max(batch)
+        };
+        let picked = lvmkit_decoder::train::spread(&rows, n);
+        let vectors: Vec<f32> = picked
+            .iter()
+            .flat_map(|&r| ds.concepts.row(r).to_vec())
+            .collect();
+        for &(beam, steps) in &settings {
+            let r = lvmkit_decoder::bench::measure(&inv, &vectors, batch, beam, steps)?;
+            table.row(vec![
+                batch.to_string(),
+                beam.to_string(),
+                steps.to_string(),
+                r.sentences.to_string(),
+                format!("{:.1}", r.sentences_per_s),
+                format!("{:.0}", r.ms_per_batch),
+                r.round_trip_cosine
+                    .map_or("–".into(), |c| format!("{c:.3}")),
+            ]);
+            results.push(r);
+        }
+    }
+    print!("{}", table.text());
+    if let Some(path) = &args.json {
+        lvmkit_io::write_json_atomic(path, &results)?;
+        println!("results in {}", path.display());
     }
     Ok(())
 }

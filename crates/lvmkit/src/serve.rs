@@ -1,8 +1,10 @@
 //! The bank and serving: `lvmkit index` builds the bank's search index, `lvmkit serve` opens
-//! runs, bank and encoder (`lvmkit_serve::load`) and hands them to the server.
+//! runs, bank and encoder (`lvmkit_serve::load`), and the inversion decoder with its encoder
+//! (`lvmkit_pipeline::decoder`), and hands them to the server.
 
 use anyhow::{Context, Result};
 use clap::Args;
+use lvmkit_decoder::InvertOptions;
 use lvmkit_index::SearchMode;
 use lvmkit_io::Table;
 use lvmkit_serve::{load, Limits};
@@ -38,6 +40,23 @@ pub struct ServeArgs {
     /// Default search of the bank; a request's "exact" field overrides it.
     #[arg(long, value_enum, default_value_t = Search::Auto)]
     pub search: Search,
+    /// Inversion decoder run (from `lvmkit decoder train` on this dataset's vectors): serves
+    /// /v1/decode, and becomes /v1/generate's default decoder ("inversion": new text rather
+    /// than the bank's nearest sentence).
+    #[arg(long, value_name = "RUN")]
+    pub decoder: Option<PathBuf>,
+    /// Correction steps of the inversion decoder when a request names none (each re-embeds
+    /// the text and decodes again).
+    #[arg(long, default_value_t = 1, requires = "decoder")]
+    pub decode_steps: usize,
+    /// Beams per vector of the inversion decoder when a request names none (1 = greedy).
+    #[arg(long, default_value_t = 4, requires = "decoder")]
+    pub decode_beam: usize,
+    /// Folder of downloaded data and encoders, where the decoder's encoder is looked for when
+    /// neither --encoder nor its dataset names one that exists (default: $LVMKIT_DATA or
+    /// ./data).
+    #[arg(long, env = "LVMKIT_DATA", default_value = "data")]
+    pub data_dir: PathBuf,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
@@ -58,7 +77,28 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         Search::Exact => Some(SearchMode::Exact),
         Search::Approximate => Some(SearchMode::Approximate),
     };
-    let state = lvmkit_serve::AppState::new(models, encoder, Arc::new(bank), args.limits, search)?;
+    let mut state =
+        lvmkit_serve::AppState::new(models, encoder, Arc::new(bank), args.limits, search)?;
+    if let Some(run) = &args.decoder {
+        let options = InvertOptions {
+            steps: args.decode_steps,
+            beam: args.decode_beam,
+            ..InvertOptions::default()
+        };
+        let inverter = lvmkit_pipeline::decoder::open_inverter(
+            run,
+            args.encoder.as_deref(),
+            &lvmkit_sources::DataDir::new(&args.data_dir),
+            options.steps > 0,
+        )
+        .with_context(|| {
+            lvmkit_io::setting_error(
+                "decoder",
+                format!("cannot open the inversion decoder {}", run.display()),
+            )
+        })?;
+        state = state.with_inverter(run, inverter, options)?;
+    }
     let app = lvmkit_serve::router(Arc::new(state));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -22,4 +22,4 @@ pub mod vocab;
 pub use config::{DecoderRunConfig, DecoderTrainConfig};
 pub use generate::{Inversion, InversionDecoder, InvertOptions, Inverter};
 pub use run::DecoderRun;
-pub use train::{train_decoder, DecoderTrainOptions};
+pub use train::train_decoder;

@@ -14,7 +14,7 @@ use lvmkit_models::nn::{Mode, ParamStore};
 use lvmkit_models::Checkpoint;
 use lvmkit_train::optim::AdamW;
 use lvmkit_train::run::DataRef;
-use lvmkit_train::RunStatus;
+use lvmkit_train::{RunStatus, TrainOptions};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -61,25 +61,6 @@ pub struct DecoderHistory {
 struct TrainerState {
     step: u64,
     history: DecoderHistory,
-}
-
-pub struct DecoderTrainOptions {
-    pub progress: bool,
-    pub resume: bool,
-    pub force: bool,
-    /// Stop (as if killed) after this many validations of this session: for resume tests.
-    pub stop_after: Option<usize>,
-}
-
-impl Default for DecoderTrainOptions {
-    fn default() -> Self {
-        Self {
-            progress: true,
-            resume: false,
-            force: false,
-            stop_after: None,
-        }
-    }
 }
 
 pub struct DecoderTrainOutcome {
@@ -191,12 +172,13 @@ fn epoch_batches(s: &Sentences, cfg: &DecoderTrainConfig, epoch: u64) -> Vec<Vec
     batches
 }
 
-/// Train (or resume) a decoder run in `out` on the train sentences of `ds`.
+/// Train (or resume) a decoder run in `out` on the train sentences of `ds`, with the options
+/// every lvmkit trainer takes (`opts.stop_after` counts validations, the decoder's checkpoints).
 pub fn train_decoder(
     ds: &Dataset,
     cfg: &DecoderTrainConfig,
     out: &Path,
-    opts: &DecoderTrainOptions,
+    opts: &TrainOptions,
 ) -> Result<DecoderTrainOutcome> {
     let run = DecoderRun::new(out);
     let _lock = run.lock()?;

@@ -3,9 +3,8 @@
 
 use lvmkit_dataset::layout::EncoderInfo;
 use lvmkit_dataset::{Dataset, VectorDocument};
-use lvmkit_decoder::{
-    train_decoder, DecoderRun, DecoderTrainConfig, DecoderTrainOptions, InvertOptions, Inverter,
-};
+use lvmkit_decoder::{train_decoder, DecoderRun, DecoderTrainConfig, InvertOptions, Inverter};
+use lvmkit_train::TrainOptions;
 use std::path::Path;
 
 const D: usize = 16;
@@ -74,10 +73,10 @@ fn config() -> DecoderTrainConfig {
     }
 }
 
-fn quiet() -> DecoderTrainOptions {
-    DecoderTrainOptions {
+fn quiet() -> TrainOptions {
+    TrainOptions {
         progress: false,
-        ..DecoderTrainOptions::default()
+        ..TrainOptions::default()
     }
 }
 
@@ -102,7 +101,7 @@ fn it_learns_and_a_resumed_run_equals_an_uninterrupted_one() {
         &ds,
         &config(),
         &b,
-        &DecoderTrainOptions {
+        &TrainOptions {
             stop_after: Some(1),
             ..quiet()
         },
@@ -116,7 +115,7 @@ fn it_learns_and_a_resumed_run_equals_an_uninterrupted_one() {
         &ds,
         &config(),
         &b,
-        &DecoderTrainOptions {
+        &TrainOptions {
             resume: true,
             ..quiet()
         },

@@ -5,8 +5,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use lvmkit_dataset::Dataset;
 use lvmkit_decoder::evaluate::EvalOptions;
-use lvmkit_decoder::{DecoderRun, DecoderTrainConfig, DecoderTrainOptions, InvertOptions};
+use lvmkit_decoder::{DecoderRun, DecoderTrainConfig, InvertOptions};
 use lvmkit_pipeline::decoder::DecodeRequest;
+use lvmkit_train::TrainOptions;
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -48,7 +49,7 @@ pub struct DecoderTrainArgs {
     /// preset's values). Flags below override it.
     #[arg(long, value_name = "FILE", group = "hyper", conflicts_with = "preset")]
     pub config: Option<PathBuf>,
-    /// Passes over the train sentences [default: 1].
+    /// Passes over the train sentences [default: 2].
     #[arg(long, group = "hyper")]
     pub epochs: Option<usize>,
     /// Train on at most this many train sentences (whole documents, seeded); 0 = all
@@ -179,10 +180,10 @@ fn train(a: &DecoderTrainArgs) -> Result<()> {
         &ds,
         &cfg,
         &out,
-        &DecoderTrainOptions {
+        &TrainOptions {
             resume,
             force: a.force,
-            ..DecoderTrainOptions::default()
+            ..TrainOptions::default()
         },
     )?;
     let h = &outcome.history;

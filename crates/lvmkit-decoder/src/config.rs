@@ -151,6 +151,18 @@ impl DecoderTrainConfig {
                 bail!("decoder config: {msg}");
             }
         }
+        if self.width == 0 || self.layers == 0 || self.ff == 0 {
+            bail!("decoder config: width, layers and ff must be at least 1");
+        }
+        if self.vocab < 259 {
+            bail!(
+                "decoder config: vocab must be at least 259 (256 bytes and PAD, BOS, EOS), not {}",
+                self.vocab
+            );
+        }
+        if self.schedule.kind == lvmkit_train::ScheduleKind::Plateau {
+            bail!("decoder config: the plateau schedule is not available for the decoder (use cosine or constant)");
+        }
         if self.heads == 0 || !self.width.is_multiple_of(self.heads) {
             bail!(
                 "decoder config: width {} is not divisible by {} heads",

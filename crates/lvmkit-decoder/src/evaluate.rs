@@ -5,10 +5,10 @@
 
 use crate::generate::{InvertOptions, Inverter};
 use crate::metrics::{exact, token_f1, Bleu};
-use crate::train::{split_rows, spread, vectors_of};
+use crate::train::{split_rows, spread};
 use anyhow::{bail, Result};
-use candle_core::Tensor;
 use lvmkit_dataset::Dataset;
+use lvmkit_eval::retrieval::{Bank, BankIndex};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -82,54 +82,49 @@ pub struct DecoderReport {
     pub predicted: Option<Predicted>,
     /// Per split, the three best and three worst decodings by round-trip cosine.
     pub examples: Vec<Example>,
-    /// Inversion decoding speed over the whole evaluation (all step counts).
+    /// Inversion decoding speed on the splits' sentences (all step counts, re-embedding
+    /// included; retrieval and the predictions not counted).
     pub sentences_per_s: f64,
     pub seconds: f64,
 }
 
-/// The nearest train sentence of each query, by exact cosine: (row, cosine).
-struct TrainBank {
-    rows: Vec<usize>,
-    matrix: Tensor,
-}
+/// The nearest train sentence of each query, by exact cosine: (row, cosine). The bank is
+/// lvmkit-eval's ([`BankIndex`], the one `lvmkit eval` ranks with).
+struct TrainBank(BankIndex);
 
 impl TrainBank {
     fn new(ds: &Dataset) -> Result<Self> {
-        let rows = split_rows(ds, "train");
-        let matrix = unit_rows(&vectors_of(ds, rows.iter().copied())?)?;
-        Ok(Self { rows, matrix })
+        if split_rows(ds, "train").is_empty() {
+            bail!(
+                "dataset {} has no train sentences to retrieve from",
+                ds.dir.display()
+            );
+        }
+        Ok(Self(BankIndex::build(ds, "train", Bank::Split)?))
     }
 
     fn nearest(&self, queries: &[f32], d: usize) -> Result<Vec<(usize, f64)>> {
-        let q = unit_rows(&Tensor::from_vec(
-            queries.to_vec(),
-            (queries.len() / d, d),
-            &candle_core::Device::Cpu,
-        )?)?;
-        let scores = q.matmul(&self.matrix.t()?)?;
-        let best = scores.argmax(1)?.to_vec1::<u32>()?;
-        let values = scores.max(1)?.to_vec1::<f32>()?;
-        Ok(best
+        let unit: Vec<f32> = queries
+            .chunks(d)
+            .flat_map(|q| {
+                let n = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                q.iter().map(move |x| x / n)
+            })
+            .collect();
+        Ok(self
+            .0
+            .nearest(&unit, 1)?
             .into_iter()
-            .zip(values)
-            .map(|(i, c)| (self.rows[i as usize], c as f64))
+            .map(|hits| {
+                let (row, score) = hits[0];
+                (row, score as f64)
+            })
             .collect())
     }
 }
 
-fn unit_rows(x: &Tensor) -> Result<Tensor> {
-    let n = x.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-    Ok(x.broadcast_div(&n)?)
-}
-
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
-    for (x, y) in a.iter().zip(b) {
-        ab += (x * y) as f64;
-        aa += (x * x) as f64;
-        bb += (y * y) as f64;
-    }
-    ab / (aa.sqrt() * bb.sqrt()).max(1e-12)
+    lvmkit_encode::cosine(a, b) as f64
 }
 
 /// Evaluates `inv` (which must have its encoder) on `ds`.
@@ -159,6 +154,9 @@ pub fn evaluate_decoder(
             inv.config.data.encoder
         );
     }
+    if opts.sentences == 0 {
+        bail!("--sentences must be at least 1");
+    }
     let started = Instant::now();
     let texts = ds.concept_texts()?;
     let bank = TrainBank::new(ds)?;
@@ -169,6 +167,7 @@ pub fn evaluate_decoder(
         batch: 64,
     };
     let (mut rows, mut examples, mut decoded) = (Vec::new(), Vec::new(), 0usize);
+    let mut decode_seconds = 0.0;
     for split in ["val", "test", "ood"] {
         let picked = spread(&split_rows(ds, split), opts.sentences);
         if picked.is_empty() {
@@ -179,7 +178,9 @@ pub fn evaluate_decoder(
             .iter()
             .flat_map(|&r| ds.concepts.row(r).to_vec())
             .collect();
+        let decoding = Instant::now();
         let inversions = inv.invert(&targets, &invert)?;
+        decode_seconds += decoding.elapsed().as_secs_f64();
         decoded += picked.len();
         for s in 0..=opts.steps {
             let mut bleu = Bleu::default();
@@ -244,6 +245,12 @@ pub fn evaluate_decoder(
         };
         examples.extend(ex.into_iter().take(6 - worst.len()).chain(worst));
     }
+    if decoded == 0 {
+        bail!(
+            "dataset {} has no val, test or ood sentences to decode",
+            ds.dir.display()
+        );
+    }
     let predicted = match &opts.model_run {
         Some(run) => Some(predicted(inv, &bank, ds, &texts, run, opts, &invert)?),
         None => None,
@@ -257,7 +264,7 @@ pub fn evaluate_decoder(
         rows,
         predicted,
         examples,
-        sentences_per_s: decoded as f64 / seconds,
+        sentences_per_s: decoded as f64 / decode_seconds,
         seconds,
     })
 }
@@ -271,7 +278,15 @@ fn predicted(
     opts: &EvalOptions,
     invert: &InvertOptions,
 ) -> Result<Predicted> {
-    let (_, model) = lvmkit_train::RunDir::new(run).load_best()?;
+    let (run_cfg, model) = lvmkit_train::RunDir::new(run).load_best()?;
+    if run_cfg.data.encoder_fingerprint != ds.manifest.encoder.fingerprint {
+        bail!(
+            "model run {} predicts vectors of encoder {}, not of this dataset's {}",
+            run.display(),
+            run_cfg.data.encoder,
+            ds.manifest.encoder.name
+        );
+    }
     if model.config().dim != ds.dim() {
         bail!(
             "model run {} predicts {}-D vectors; the dataset has {}-D",
@@ -281,13 +296,7 @@ fn predicted(
         );
     }
     let windows = ds.windows("test")?;
-    let picked: Vec<_> = if windows.len() <= opts.sentences {
-        windows
-    } else {
-        (0..opts.sentences)
-            .map(|i| windows[i * windows.len() / opts.sentences])
-            .collect()
-    };
+    let picked = spread(&windows, opts.sentences);
     if picked.is_empty() {
         bail!("dataset {} has no test windows", ds.dir.display());
     }

@@ -47,11 +47,6 @@ impl DecoderRun {
         self.dir.join("eval")
     }
 
-    /// Whether the folder holds anything of a decoder run.
-    pub fn exists(&self) -> bool {
-        self.config_path().exists() || self.last_path().exists() || self.best_path().exists()
-    }
-
     /// Whether training has reached its first checkpoint, so replacing the run would lose work.
     pub fn has_trained(&self) -> bool {
         self.last_path().exists()
@@ -121,7 +116,13 @@ impl DecoderRun {
     /// The run's best decoder and vocabulary.
     pub fn load_best(&self) -> Result<(DecoderRunConfig, VectorDecoder, Vocab)> {
         let cfg = self.read_config()?;
-        if !self.best_path().exists() {
+        // best.safetensors starts as the untrained decoder (step 0); a run stopped before its
+        // first validation has no history and nothing worth decoding with.
+        let validated = std::fs::read_to_string(self.history_path())
+            .ok()
+            .and_then(|t| serde_json::from_str::<crate::train::DecoderHistory>(&t).ok())
+            .is_some_and(|h| !h.evals.is_empty());
+        if !validated || !self.best_path().exists() {
             bail!(
                 "decoder run {} has no best.safetensors yet (it stopped before its first \
                  validation); continue it with `lvmkit decoder train --resume --output {}`",

@@ -31,7 +31,8 @@ pub struct DecoderEval {
     /// Train sentences read so far (a sentence read twice counts twice).
     pub sentences: u64,
     pub epoch: f64,
-    /// Mean loss per token over the steps since the previous validation.
+    /// Mean of the steps' losses (each a mean per token of its batch) since the previous
+    /// validation.
     pub train_loss: f64,
     /// Mean loss per token on the val sentences (teacher-forced).
     pub val_loss: f64,
@@ -137,8 +138,8 @@ fn train_rows(ds: &Dataset, max: usize, seed: u64) -> Vec<usize> {
     rows
 }
 
-/// `n` rows spread evenly over `rows` (all of them when there are fewer).
-pub fn spread(rows: &[usize], n: usize) -> Vec<usize> {
+/// `n` items spread evenly over `rows` (all of them when there are fewer).
+pub fn spread<T: Copy>(rows: &[T], n: usize) -> Vec<T> {
     if rows.len() <= n {
         return rows.to_vec();
     }

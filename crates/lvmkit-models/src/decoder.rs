@@ -171,8 +171,9 @@ impl VectorDecoder {
         self.out.forward(&last)
     }
 
-    /// Mean cross-entropy of predicting each real token after BOS: `ids` [B, L] as read
-    /// (BOS, t1, …, EOS, PAD…), `lengths[b]` the real tokens of row b (BOS and EOS included).
+    /// Mean cross-entropy of predicting each real token after BOS: `ids` holds each row's
+    /// tokens (BOS, t1, …, EOS), of any lengths; shorter rows are padded with `pad`, which is
+    /// never a target.
     pub fn loss(
         &self,
         vectors: &Tensor,

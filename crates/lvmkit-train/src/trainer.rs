@@ -121,7 +121,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Replace an existing run in the output folder.
     pub force: bool,
-    /// Stop (as if killed) after this many epochs of this session: for resume tests.
+    /// Stop (as if killed) after this many epochs of this session (validations, for the
+    /// inversion decoder, whose checkpoints come every `eval_every` steps): for resume tests.
     pub stop_after: Option<usize>,
 }
 

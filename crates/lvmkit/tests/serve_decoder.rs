@@ -5,14 +5,10 @@
 
 mod common;
 use common::*;
-use lvmkit_sources::DEFAULT_ENCODER;
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 /// An MLP run and a tiny decoder run on the shared dataset, trained once for the file.
 fn fixture() -> (&'static Path, &'static Path) {
@@ -53,69 +49,17 @@ fn serve_args<'a>(mlp: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// A running `lvmkit serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
 impl Server {
     fn start(extra: &[&str]) -> Self {
         let (mlp, _) = fixture();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lvmkit"))
-            .args(serve_args(mlp, extra))
-            .env("LVMKIT_LOG", "warn")
-            .env("LVMKIT_DATA", data(&[DEFAULT_ENCODER]).root())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
-            .to_string();
-        Self { child, url }
+        Self::spawn(&serve_args(mlp, extra))
     }
 
-    fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(300)))
-            .build()
-            .into()
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let mut r = Self::agent()
-            .get(format!("{}{path}", self.url))
-            .call()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{path}");
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
-    }
-
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let mut r = Self::agent()
-            .post(format!("{}{path}", self.url))
-            .header("content-type", "application/json")
-            .send(body.to_string())
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.body_mut().read_to_string().unwrap();
-        let v = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{path}: HTTP {status} body is not JSON ({e}): {text}"));
-        (status, v)
-    }
-
-    fn post_ok(&self, path: &str, body: &Value) -> Value {
-        let (status, v) = self.post(path, body);
-        assert_eq!(status, 200, "{path} {body}: {v}");
-        v
+    /// GET `path`, which must answer 200 with JSON.
+    fn get_json(&self, path: &str) -> Value {
+        let (status, text) = self.get(path);
+        assert_eq!(status, 200, "{path}");
+        serde_json::from_str(&text).unwrap()
     }
 
     /// A 4xx whose code is `code` and whose message holds every one of `needles`.
@@ -130,13 +74,6 @@ impl Server {
         for n in needles {
             assert!(msg.contains(n), "{path}: {n:?} not in {msg:?}");
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -167,9 +104,9 @@ fn a_server_with_a_decoder_decodes_vectors_and_generates_new_text() {
     let srv = Server::start(&["--decoder", s(dec), "--decode-beam", "2"]);
     let texts = bank_texts(12);
 
-    let health = srv.get("/health");
+    let health = srv.get_json("/health");
     assert_eq!(health["inversion"], true);
-    let models = srv.get("/v1/models");
+    let models = srv.get_json("/v1/models");
     assert_eq!(models["decoder"], "inversion");
     assert_eq!(models["decoders"], json!(["retrieval", "inversion"]));
     let inv = &models["inversion"];
@@ -291,7 +228,7 @@ fn a_server_with_a_decoder_decodes_vectors_and_generates_new_text() {
         &["retrieval", "inversion"],
     );
 
-    let spec = srv.get("/openapi.json");
+    let spec = srv.get_json("/openapi.json");
     assert!(spec["paths"]["/v1/decode"]["post"].is_object(), "{spec}");
     assert!(spec["components"]["schemas"]["GenerateRequest"]["properties"]["decoder"].is_object());
 }
@@ -300,8 +237,8 @@ fn a_server_with_a_decoder_decodes_vectors_and_generates_new_text() {
 fn a_server_without_a_decoder_refuses_inversion_and_says_how_to_get_it() {
     let srv = Server::start(&[]);
     let texts = bank_texts(4);
-    assert_eq!(srv.get("/health")["inversion"], false);
-    let models = srv.get("/v1/models");
+    assert_eq!(srv.get_json("/health")["inversion"], false);
+    let models = srv.get_json("/v1/models");
     assert_eq!(models["decoder"], "retrieval");
     assert_eq!(models["decoders"], json!(["retrieval"]));
     assert!(models["inversion"].is_null());

@@ -149,3 +149,87 @@ pub fn write_seeds_npz(
     )
     .unwrap();
 }
+
+/// A running `lvmkit serve`, killed when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Server {
+    /// `lvmkit ARGS` (a `serve` command line with `--addr 127.0.0.1:0`), waited for until it
+    /// prints the address it listens on.
+    pub fn spawn<A: AsRef<std::ffi::OsStr>>(args: &[A]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lvmkit"))
+            .args(args)
+            .env("LVMKIT_LOG", "warn")
+            .env("LVMKIT_DATA", data(&[DEFAULT_ENCODER]).root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+            .to_string();
+        Self { child, url }
+    }
+
+    pub fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(300)))
+            .build()
+            .into()
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut r = Self::agent()
+            .get(format!("{}{path}", self.url))
+            .call()
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+
+    /// POST raw bytes with a content type.
+    pub fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let mut r = Self::agent()
+            .post(format!("{}{path}", self.url))
+            .header("content-type", content_type)
+            .send(&body[..])
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap();
+        let v = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: HTTP {status} body is not JSON ({e}): {text}"));
+        (status, v)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, "application/json", body.to_string().into_bytes())
+    }
+
+    pub fn post_ok(&self, path: &str, body: &Value) -> Value {
+        let (status, v) = self.post(path, body);
+        assert_eq!(status, 200, "{path} {body}: {v}");
+        v
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -286,14 +286,7 @@ mod tests {
         }
         for (i, s) in steps.iter().enumerate() {
             let want = full.narrow(1, i, 1).unwrap().squeeze(1).unwrap();
-            let gap = (s - &want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let gap = max_gap(s, &want);
             assert!(gap < 1e-4, "position {i}: logits differ by {gap}");
         }
         // Beam reordering keeps the chosen rows' histories.
@@ -304,15 +297,19 @@ mod tests {
         let want = steps[1]
             .index_select(&Tensor::new(&[2u32, 2, 0], &Device::Cpu).unwrap(), 0)
             .unwrap();
-        let gap = (got - want)
+        let gap = max_gap(&got, &want);
+        assert!(gap < 1e-4, "reordered rows differ by {gap}");
+    }
+
+    fn max_gap(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
             .unwrap()
             .abs()
             .unwrap()
             .max_all()
             .unwrap()
             .to_scalar::<f32>()
-            .unwrap();
-        assert!(gap < 1e-4, "reordered rows differ by {gap}");
+            .unwrap()
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //!   (precision, implied precision, recall, Hits@1/10) and by GO's own rules (validity); writes
 //!   `eval.json` and `extracted.jsonl`/`.tsv`.
 
-use crate::extract::{extract, ExtractOptions, Extracted};
+use crate::extract::{extract, select, ExtractOptions, Extracted, Hierarchy};
 use crate::filter::{self, Calibration};
 use crate::model::Graphmert;
-use crate::score::{implied_precision, score, text_only, Scored};
+use crate::score::{graded_precision, implied_precision, score, text_only, Scored};
 use crate::train::TrainSettings;
 use crate::transe::{TransE, TransEConfig};
 use crate::validity::{ValidityRules, Verdict};
@@ -77,7 +77,9 @@ pub struct ExtractSummary {
     /// β used (0: no filter).
     pub beta: f32,
     pub calibration: Option<Calibration>,
-    /// Triples kept by the filter.
+    /// Tails that passed the filter.
+    pub supported: usize,
+    /// Triples kept: the best `tails` of each query after the filter.
     pub kept: usize,
 }
 
@@ -157,12 +159,15 @@ pub fn extract_filtered(
         filter::score(&enc, d, &mut triples)?;
         triples.retain(|x| x.similarity.unwrap_or(0.0) >= beta);
     }
+    let supported = triples.len();
+    let triples = select(d, &Hierarchy::new(d), &triples, &settings.extract);
     let summary = ExtractSummary {
         occurrences: occurrences.len(),
         top_k: settings.extract.top_k,
         formed,
         beta,
         calibration,
+        supported,
         kept: triples.len(),
     };
     Ok((triples, summary))
@@ -319,6 +324,10 @@ pub struct EvalSettings {
     /// Evaluate at most this many held-out heads (0: all), the first by GO id.
     #[arg(long, default_value_t = 0)]
     pub max_heads: usize,
+    /// Which held-out heads are scored: the test heads (the reported numbers) or the
+    /// validation heads (where extraction settings are chosen; `graphmert tune`).
+    #[arg(long, value_enum, default_value_t = Scoring::Test)]
+    pub on: Scoring,
     /// TransE epochs for the graph-only baseline.
     #[arg(long, default_value_t = 20)]
     pub transe_epochs: usize,
@@ -330,12 +339,23 @@ impl Default for EvalSettings {
     }
 }
 
+/// Which held-out heads an evaluation scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scoring {
+    /// The held-out test heads: the numbers to report.
+    Test,
+    /// The validation heads: where settings are chosen.
+    Val,
+}
+
 /// One system's row of the evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemRow {
     pub name: &'static str,
     pub scores: crate::score::Scores,
     pub implied_precision: f64,
+    pub graded_precision: f64,
     pub validity: f64,
 }
 
@@ -355,6 +375,7 @@ impl Evaluation {
             "system",
             "precision",
             "implied precision",
+            "graded precision",
             "recall",
             "Hits@1",
             "Hits@10",
@@ -369,6 +390,7 @@ impl Evaluation {
                 r.name.to_string(),
                 format!("{:.4}", s.precision),
                 format!("{:.4}", r.implied_precision),
+                format!("{:.4}", r.graded_precision),
                 format!("{:.4}", s.recall),
                 format!("{:.4}", s.hits_at_1),
                 format!("{:.4}", s.hits_at_10),
@@ -383,21 +405,8 @@ impl Evaluation {
 
     /// `eval.json`.
     pub fn to_json(&self) -> serde_json::Value {
-        let rows: Vec<serde_json::Value> = self
-            .rows
-            .iter()
-            .map(|r| {
-                let s = &r.scores;
-                serde_json::json!({
-                    "name": r.name, "precision": s.precision, "implied_precision": r.implied_precision,
-                    "recall": s.recall, "hits@1": s.hits_at_1, "hits@10": s.hits_at_10,
-                    "validity": r.validity, "triples": s.triples, "new_triples": s.new_triples,
-                    "restated": s.restated,
-                })
-            })
-            .collect();
         serde_json::json!({
-            "rows": rows,
+            "rows": self.rows.iter().map(row_json).collect::<Vec<_>>(),
             "held_out_heads": self.held_out_heads,
             "held_out_edges": self.held_out_edges,
             "extraction": self.extraction,
@@ -412,78 +421,263 @@ impl Evaluation {
 pub fn evaluate(run: &TrainedRun, settings: &EvalSettings, out: &Path) -> Result<Evaluation> {
     let _lock = lvmkit_io::OutputLock::acquire(out, "GraphMERT output folder")?;
     let d = &run.data;
-    // The heads scored, and the held-out edges restricted to them.
-    let heads: BTreeSet<u32> = if settings.max_heads > 0 {
-        d.split
-            .held_out_heads
-            .iter()
-            .copied()
-            .take(settings.max_heads)
-            .collect()
-    } else {
-        d.split.held_out_heads.clone()
-    };
-    let split = d.split.restricted_to(&heads);
-    let occurrences: Vec<_> = d
-        .occurrences
-        .iter()
-        .filter(|o| {
-            heads.contains(&o.term)
-                && (settings.all_occurrences || d.sequences[o.seq].term == o.term)
-        })
-        .copied()
-        .collect();
+    let scored = Judged::new(run, settings);
     tracing::info!(
-        "extracting for {} held-out heads ({} occurrences)",
-        heads.len(),
-        occurrences.len()
-    );
-    let (extracted, extraction) = run.extract(&occurrences, &settings.extract)?;
-
-    let graphmert: Vec<Scored> = extracted.iter().map(Extracted::scored).collect();
-    let text: Vec<Scored> = text_only(&d.ontology, &d.split.seed, &d.occurrences)
-        .into_iter()
-        .filter(|s| heads.contains(&s.head))
-        .collect();
-    let (transe, _) = TransE::train(
-        d.ontology.terms.len(),
-        &d.split.seed,
-        &TransEConfig {
-            epochs: settings.transe_epochs,
-            seed: run.settings.seed,
-            ..Default::default()
+        "extracting for {} {} heads ({} occurrences)",
+        scored.split.held_out_heads.len(),
+        if settings.on == Scoring::Val {
+            "validation"
+        } else {
+            "held-out"
         },
+        scored.occurrences.len()
     );
-    let graph = transe.predict(&d.ontology, &d.split.seed, &heads, 10);
-
-    let rows = [
-        ("graphmert", &graphmert),
-        ("text_only", &text),
-        ("graph_only", &graph),
-    ]
-    .into_iter()
-    .map(|(name, triples)| SystemRow {
-        name,
-        scores: score(triples, &split),
-        implied_precision: implied_precision(triples, &split, &d.ontology.edges),
-        validity: validity(d, triples),
-    })
-    .collect();
+    let (extracted, extraction) = run.extract(&scored.occurrences, &settings.extract)?;
+    let graphmert: Vec<Scored> = extracted.iter().map(Extracted::scored).collect();
+    let mut rows = vec![scored.row(d, "graphmert", &graphmert)];
+    rows.extend(scored.baselines(run, settings));
     let evaluation = Evaluation {
         rows,
-        held_out_heads: heads.len(),
-        held_out_edges: split.held_out.len(),
+        held_out_heads: scored.split.held_out_heads.len(),
+        held_out_edges: scored.split.held_out.len(),
         extraction,
     };
     std::fs::create_dir_all(out)?;
-    lvmkit_io::write_json_atomic(&out.join("eval.json"), &evaluation.to_json())?;
-    let truth: BTreeSet<(u32, u8, u32)> = split
+    let mut json = evaluation.to_json();
+    json["on"] = serde_json::to_value(settings.on)?;
+    lvmkit_io::write_json_atomic(&out.join("eval.json"), &json)?;
+    let truth: BTreeSet<(u32, u8, u32)> = scored
+        .split
         .held_out
         .iter()
         .map(|e| (e.child, e.relation, e.parent))
         .collect();
     write_triples(out, "extracted", &extracted, Some(&truth))?;
     Ok(evaluation)
+}
+
+/// The heads an evaluation scores, their held-out edges and the occurrences extracted for.
+struct Judged {
+    heads: BTreeSet<u32>,
+    split: crate::split::SeedSplit,
+    occurrences: Vec<HeadOccurrence>,
+}
+
+impl Judged {
+    fn new(run: &TrainedRun, settings: &EvalSettings) -> Self {
+        let d = &run.data;
+        let base = match settings.on {
+            Scoring::Test => d.split.clone(),
+            Scoring::Val => d.split.validation(),
+        };
+        let heads: BTreeSet<u32> = if settings.max_heads > 0 {
+            base.held_out_heads
+                .iter()
+                .copied()
+                .take(settings.max_heads)
+                .collect()
+        } else {
+            base.held_out_heads.clone()
+        };
+        let split = base.restricted_to(&heads);
+        let occurrences: Vec<_> = d
+            .occurrences
+            .iter()
+            .filter(|o| {
+                heads.contains(&o.term)
+                    && (settings.all_occurrences || d.sequences[o.seq].term == o.term)
+            })
+            .copied()
+            .collect();
+        Self {
+            heads,
+            split,
+            occurrences,
+        }
+    }
+
+    fn row(&self, d: &GraphData, name: &'static str, triples: &[Scored]) -> SystemRow {
+        SystemRow {
+            name,
+            scores: score(triples, &self.split),
+            implied_precision: implied_precision(triples, &self.split, &d.ontology.edges),
+            graded_precision: graded_precision(triples, &self.split, &d.ontology.edges),
+            validity: validity(d, triples),
+        }
+    }
+
+    /// The text-only and graph-only (TransE) baselines' rows.
+    fn baselines(&self, run: &TrainedRun, settings: &EvalSettings) -> Vec<SystemRow> {
+        let d = &run.data;
+        let text: Vec<Scored> = text_only(&d.ontology, &d.split.seed, &d.occurrences)
+            .into_iter()
+            .filter(|s| self.heads.contains(&s.head))
+            .collect();
+        let (transe, _) = TransE::train(
+            d.ontology.terms.len(),
+            &d.split.seed,
+            &TransEConfig {
+                epochs: settings.transe_epochs,
+                seed: run.settings.seed,
+                ..Default::default()
+            },
+        );
+        let graph = transe.predict(&d.ontology, &d.split.seed, &self.heads, 10);
+        vec![
+            self.row(d, "text_only", &text),
+            self.row(d, "graph_only", &graph),
+        ]
+    }
+}
+
+/// The extraction settings `graphmert tune` tries: every combination.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TuneGrid {
+    /// Tails kept per query.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub tails_grid: Vec<usize>,
+    /// Specificity weights.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.1,0.25,0.5")]
+    pub specificity_grid: Vec<f64>,
+    /// Mention bonuses.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,3")]
+    pub mention_grid: Vec<f64>,
+}
+
+/// One setting of `graphmert tune` and how GraphMERT scores with it on the validation heads.
+#[derive(Debug, Clone, Serialize)]
+pub struct TunePoint {
+    pub tails: usize,
+    pub specificity: f64,
+    pub mention: f64,
+    pub drop_general: bool,
+    /// GraphMERT's worst column relative to the better baseline on it (> 1: above both on
+    /// every column).
+    pub worst_ratio: f64,
+    pub worst_column: &'static str,
+    #[serde(skip)]
+    pub row: SystemRow,
+}
+
+/// The columns a system must lead on, each as (name, value).
+pub fn columns(r: &SystemRow) -> [(&'static str, f64); 7] {
+    let s = &r.scores;
+    [
+        ("precision", s.precision),
+        ("implied precision", r.implied_precision),
+        ("graded precision", r.graded_precision),
+        ("recall", s.recall),
+        ("Hits@1", s.hits_at_1),
+        ("Hits@10", s.hits_at_10),
+        ("validity", r.validity),
+    ]
+}
+
+/// Chooses the extraction settings on the validation heads, never the test heads: extracts
+/// and filters once with `settings` (their candidates), then ranks and cuts the candidates
+/// with every setting of `grid` (with and without `drop_general`), scores each next to both
+/// baselines, and orders the settings by GraphMERT's worst column relative to the better
+/// baseline. Writes OUT/tune.json; returns the points (best first) and the baselines' rows.
+pub fn tune(
+    run: &TrainedRun,
+    settings: &EvalSettings,
+    grid: &TuneGrid,
+    out: &Path,
+) -> Result<(Vec<TunePoint>, Vec<SystemRow>)> {
+    let _lock = lvmkit_io::OutputLock::acquire(out, "GraphMERT output folder")?;
+    let settings = EvalSettings {
+        on: Scoring::Val,
+        ..settings.clone()
+    };
+    let d = &run.data;
+    let scored = Judged::new(run, &settings);
+    if scored.heads.is_empty() {
+        bail!("the run's data has no validation heads (graphmert data --val-held-out is 0)");
+    }
+    // Every candidate through the filter once; selection is redone per setting.
+    let mut all = settings.extract.clone();
+    all.extract.tails = all.extract.candidates;
+    all.extract.specificity = 0.0;
+    all.extract.mention = 0.0;
+    all.extract.drop_general = false;
+    let (candidates, _) = run.extract(&scored.occurrences, &all)?;
+    let baselines = scored.baselines(run, &settings);
+    let hierarchy = Hierarchy::new(d);
+    let mut points = Vec::new();
+    for &tails in &grid.tails_grid {
+        for &specificity in &grid.specificity_grid {
+            for &mention in &grid.mention_grid {
+                for drop_general in [false, true] {
+                    let opts = ExtractOptions {
+                        tails,
+                        specificity,
+                        mention,
+                        drop_general,
+                        ..settings.extract.extract
+                    };
+                    let chosen = select(d, &hierarchy, &candidates, &opts);
+                    let triples: Vec<Scored> = chosen.iter().map(Extracted::scored).collect();
+                    let row = scored.row(d, "graphmert", &triples);
+                    let (worst_column, worst_ratio) = columns(&row)
+                        .into_iter()
+                        .zip(
+                            baselines
+                                .iter()
+                                .map(columns)
+                                .reduce(|a, b| {
+                                    let mut m = a;
+                                    for (x, y) in m.iter_mut().zip(b) {
+                                        x.1 = x.1.max(y.1);
+                                    }
+                                    m
+                                })
+                                .expect("two baselines"),
+                        )
+                        .map(|((name, g), (_, b))| {
+                            (name, if b > 0.0 { g / b } else { f64::INFINITY })
+                        })
+                        .min_by(|a, b| a.1.total_cmp(&b.1))
+                        .expect("seven columns");
+                    points.push(TunePoint {
+                        tails,
+                        specificity,
+                        mention,
+                        drop_general,
+                        worst_ratio,
+                        worst_column,
+                        row,
+                    });
+                }
+            }
+        }
+    }
+    points.sort_by(|a, b| b.worst_ratio.total_cmp(&a.worst_ratio));
+    let json = serde_json::json!({
+        "on": "val",
+        "heads": scored.heads.len(),
+        "edges": scored.split.held_out.len(),
+        "candidates": candidates.len(),
+        "baselines": baselines.iter().map(row_json).collect::<Vec<_>>(),
+        "points": points.iter().map(|p| {
+            let mut v = serde_json::to_value(p).expect("plain data");
+            v["row"] = row_json(&p.row);
+            v
+        }).collect::<Vec<_>>(),
+    });
+    std::fs::create_dir_all(out)?;
+    lvmkit_io::write_json_atomic(&out.join("tune.json"), &json)?;
+    Ok((points, baselines))
+}
+
+fn row_json(r: &SystemRow) -> serde_json::Value {
+    let s = &r.scores;
+    serde_json::json!({
+        "name": r.name, "precision": s.precision, "implied_precision": r.implied_precision,
+        "graded_precision": r.graded_precision,
+        "recall": s.recall, "hits@1": s.hits_at_1, "hits@10": s.hits_at_10,
+        "validity": r.validity, "triples": s.triples, "new_triples": s.new_triples,
+        "restated": s.restated,
+    })
 }
 
 #[cfg(test)]

@@ -23,9 +23,24 @@ pub struct ExtractOptions {
     /// Tokens read at the masked leaf (the paper: 20).
     #[arg(long, default_value_t = 20)]
     pub top_k: usize,
-    /// Tails kept per (sequence, head, relation).
+    /// Tails kept per (sequence, head, relation), after the similarity filter.
     #[arg(long, default_value_t = 3)]
     pub tails: usize,
+    /// Candidate tails formed per (sequence, head, relation) before the similarity filter and
+    /// the ranking, the likeliest first.
+    #[arg(long, default_value_t = 10)]
+    pub candidates: usize,
+    /// Preference for specific tails: added to a tail's score per level of depth in the seed
+    /// graph (is_a/part_of steps up to a root).
+    #[arg(long, default_value_t = 0.0)]
+    pub specificity: f64,
+    /// Added to the score of a tail whose name the sequence itself contains.
+    #[arg(long, default_value_t = 0.0)]
+    pub mention: f64,
+    /// Drop a candidate tail when another candidate of the same query is below it in the seed
+    /// graph (is_a/part_of): keep the most specific of a chain.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub drop_general: bool,
     /// Queries per forward pass.
     #[arg(long = "extract-batch", default_value_t = 32)]
     pub batch: usize,
@@ -53,8 +68,12 @@ pub struct Extracted {
     pub relation: String,
     pub tail: u32,
     pub tail_name: String,
-    /// Mean log-probability of the tail's tokens at the masked leaf.
+    /// The ranking score: the mean log-probability of the tail's tokens at the masked leaf
+    /// (`log_prob`), plus the specificity and mention terms when they are on.
     pub score: f64,
+    /// Mean log-probability of the tail's tokens at the masked leaf.
+    #[serde(default)]
+    pub log_prob: f64,
     /// The top-k tokens and their probabilities.
     pub tokens: Vec<(String, f32)>,
     /// Cosine between "head relation tail" and the sequence (filled by the similarity filter).
@@ -139,8 +158,9 @@ fn first_word(name: &str) -> String {
 }
 
 /// Top-k extraction for the given head occurrences, each with the relations the
-/// [`RelationProposer`] proposes for it. Batches run in parallel (rayon); the output keeps the
-/// occurrences' order.
+/// [`RelationProposer`] proposes for it: up to `opts.candidates` tails per query, the likeliest
+/// first, for [`select`] to rank and cut after the similarity filter. Batches run in parallel
+/// (rayon); the output keeps the occurrences' order, a query's candidates together.
 pub fn extract(
     model: &Graphmert,
     data: &GraphData,
@@ -263,7 +283,7 @@ pub fn extract(
             }
             cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let seq = &data.sequences[o.seq];
-            for &(score, tail) in cands.iter().take(opts.tails) {
+            for &(score, tail) in cands.iter().take(opts.candidates.max(opts.tails)) {
                 out.push(Extracted {
                     seq: o.seq,
                     text: seq.text.clone(),
@@ -273,6 +293,7 @@ pub fn extract(
                     tail,
                     tail_name: ont.terms[tail as usize].name.clone(),
                     score,
+                    log_prob: score,
                     tokens: top
                         .iter()
                         .map(|(t, p)| (data.vocab.decode(&[*t]), *p))
@@ -292,4 +313,134 @@ pub fn extract(
         out.extend(p?);
     }
     Ok(out)
+}
+
+/// Where each term sits in the seed graph's is_a/part_of hierarchy: its parents and its depth
+/// (fewest steps up to a term without parents). Only seed edges are read, never held-out ones.
+pub struct Hierarchy {
+    parents: HashMap<u32, Vec<u32>>,
+    depth: Vec<u32>,
+}
+
+impl Hierarchy {
+    pub fn new(data: &GraphData) -> Self {
+        const IS_A: Relation = 0;
+        const PART_OF: Relation = 1;
+        let mut parents: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+        for e in &data.split.seed {
+            if e.relation == IS_A || e.relation == PART_OF {
+                parents.entry(e.child).or_default().push(e.parent);
+                children.entry(e.parent).or_default().push(e.child);
+            }
+        }
+        // Breadth-first down from every term without parents.
+        let n = data.ontology.terms.len();
+        let mut depth = vec![u32::MAX; n];
+        let mut queue = std::collections::VecDeque::new();
+        for t in 0..n as u32 {
+            if !parents.contains_key(&t) {
+                depth[t as usize] = 0;
+                queue.push_back(t);
+            }
+        }
+        while let Some(t) = queue.pop_front() {
+            for &c in children.get(&t).into_iter().flatten() {
+                if depth[c as usize] == u32::MAX {
+                    depth[c as usize] = depth[t as usize] + 1;
+                    queue.push_back(c);
+                }
+            }
+        }
+        Self { parents, depth }
+    }
+
+    /// Steps up to a root (0 for a term the seed graph gives no parent).
+    pub fn depth(&self, term: u32) -> u32 {
+        match self.depth[term as usize] {
+            u32::MAX => 0,
+            d => d,
+        }
+    }
+
+    /// Every is_a/part_of ancestor of `term` in the seed graph.
+    pub fn ancestors(&self, term: u32) -> HashSet<u32> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![term];
+        while let Some(t) = stack.pop() {
+            for &p in self.parents.get(&t).into_iter().flatten() {
+                if seen.insert(p) {
+                    stack.push(p);
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Whether `text` names `name` as whole words (case-insensitive).
+fn mentions(text: &str, name: &str) -> bool {
+    let (text, name) = (text.to_lowercase(), name.to_lowercase());
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    text.match_indices(&name).any(|(i, _)| {
+        !word(text[..i].chars().next_back()) && !word(text[i + name.len()..].chars().next())
+    })
+}
+
+/// Ranks and cuts each query's candidates (consecutive rows of [`extract`]'s output with the
+/// same sequence, head and relation, already through the similarity filter): score = mean
+/// log-probability + `specificity` × depth + `mention` if the sequence names the tail; with
+/// `drop_general`, a tail that is an ancestor of another candidate of the query is dropped;
+/// then the best `tails` stay.
+pub fn select(
+    data: &GraphData,
+    hierarchy: &Hierarchy,
+    candidates: &[Extracted],
+    opts: &ExtractOptions,
+) -> Vec<Extracted> {
+    let mut out = Vec::new();
+    let same = |a: &Extracted, b: &Extracted| {
+        a.seq == b.seq && a.head == b.head && a.relation == b.relation
+    };
+    for group in candidates.chunk_by(|a, b| same(a, b)) {
+        let mut ranked: Vec<Extracted> = group
+            .iter()
+            .map(|x| {
+                let mut x = x.clone();
+                x.score = x.log_prob
+                    + opts.specificity * hierarchy.depth(x.tail) as f64
+                    + if opts.mention != 0.0 && mentions(&data.sequences[x.seq].text, &x.tail_name)
+                    {
+                        opts.mention
+                    } else {
+                        0.0
+                    };
+                x
+            })
+            .collect();
+        if opts.drop_general && ranked.len() > 1 {
+            let below: HashSet<u32> = ranked
+                .iter()
+                .flat_map(|x| hierarchy.ancestors(x.tail))
+                .collect();
+            ranked.retain(|x| !below.contains(&x.tail));
+        }
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.tail.cmp(&b.tail)));
+        ranked.truncate(opts.tails);
+        out.extend(ranked);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn mentions_are_whole_words() {
+        assert!(mentions("A Protein Complex that binds", "protein complex"));
+        assert!(mentions("binds DNA.", "DNA"));
+        assert!(!mentions("a proteinaceous complex", "protein"));
+        assert!(!mentions("nucleus", "nucleu"));
+    }
 }

@@ -60,6 +60,10 @@ pub struct DataOptions {
     /// Share of seed edges held out for scoring extraction (whole heads' edge sets), in [0, 1).
     #[arg(long, default_value_t = 0.15)]
     pub held_out: f64,
+    /// Share of seed edges held out as validation heads (after the scored ones), never injected:
+    /// extraction settings are chosen on them, never on the scored heads.
+    #[arg(long, default_value_t = 0.05)]
+    pub val_held_out: f64,
     /// Relations with fewer examples are not injected.
     #[arg(long, default_value_t = 100)]
     pub min_per_relation: usize,
@@ -114,7 +118,14 @@ impl GraphData {
         }
         let ontology = Ontology::open(go_sqlite)?;
         let vocab = Vocab::load(encoder_dir)?;
-        let split = split::hold_out(&ontology, opts.held_out, opts.seed);
+        if !(0.0..1.0).contains(&opts.val_held_out) || opts.held_out + opts.val_held_out >= 1.0 {
+            let msg = format!(
+                "must be in [0, 1) with held_out + val_held_out < 1, got {}",
+                opts.val_held_out
+            );
+            return Err(lvmkit_io::setting_error("val_held_out", msg).into());
+        }
+        let split = split::hold_out(&ontology, opts.held_out, opts.val_held_out, opts.seed);
         let sequences = inject::sequences(&ontology, &vocab, &opts.layout)?;
         let matcher = HeadMatcher::new(&ontology, &vocab)?;
         let occurrences: Vec<HeadOccurrence> = sequences

@@ -155,6 +155,86 @@ pub fn implied_precision(extracted: &[Scored], split: &SeedSplit, edges: &[Edge]
     right as f64 / judged.len() as f64
 }
 
+/// Graded precision: each judged triple (held-out head) earns 1/(1 + d), where d is the
+/// ontology distance from its tail to the nearest held-out tail of the same head and relation:
+/// the fewest is_a/part_of steps from both up to a common ancestor in the full ontology
+/// (`edges`), 0 for the exact tail, 1 for a parent or child of it, 2 for a sibling or
+/// grandparent. A tail more than [`GRADED_MAX_STEPS`] steps away, or a relation the head has no
+/// held-out edge for, earns 0. So a true but more general parent earns part of a point, and an
+/// unrelated term none.
+pub fn graded_precision(extracted: &[Scored], split: &SeedSplit, edges: &[Edge]) -> f64 {
+    const IS_A: Relation = 0;
+    const PART_OF: Relation = 1;
+    let mut up: HashMap<u32, Vec<u32>> = HashMap::new();
+    for e in edges {
+        if e.relation == IS_A || e.relation == PART_OF {
+            up.entry(e.child).or_default().push(e.parent);
+        }
+    }
+    // Steps up from a term to each ancestor within the limit (itself at 0).
+    let steps_up = |term: u32| -> HashMap<u32, u32> {
+        let mut dist = HashMap::from([(term, 0)]);
+        let mut frontier = vec![term];
+        for d in 1..=GRADED_MAX_STEPS {
+            let mut next = Vec::new();
+            for t in frontier {
+                for &p in up.get(&t).into_iter().flatten() {
+                    if let std::collections::hash_map::Entry::Vacant(v) = dist.entry(p) {
+                        v.insert(d);
+                        next.push(p);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        dist
+    };
+    let mut truth: HashMap<(u32, Relation), Vec<u32>> = HashMap::new();
+    for e in &split.held_out {
+        truth
+            .entry((e.child, e.relation))
+            .or_default()
+            .push(e.parent);
+    }
+    let judged: BTreeSet<(u32, Relation, u32)> = extracted
+        .iter()
+        .filter(|t| split.held_out_heads.contains(&t.head))
+        .map(|t| (t.head, t.relation, t.tail))
+        .collect();
+    if judged.is_empty() {
+        return 0.0;
+    }
+    let mut cache: HashMap<u32, HashMap<u32, u32>> = HashMap::new();
+    let mut total = 0.0;
+    for &(h, r, t) in &judged {
+        let Some(tails) = truth.get(&(h, r)) else {
+            continue;
+        };
+        let mut best = u32::MAX;
+        for &want in tails {
+            for term in [t, want] {
+                cache.entry(term).or_insert_with(|| steps_up(term));
+            }
+            let (a, b) = (&cache[&t], &cache[&want]);
+            if let Some(d) = a
+                .iter()
+                .filter_map(|(c, da)| b.get(c).map(|db| da + db))
+                .min()
+            {
+                best = best.min(d);
+            }
+        }
+        if best <= GRADED_MAX_STEPS {
+            total += 1.0 / (1.0 + best as f64);
+        }
+    }
+    total / judged.len() as f64
+}
+
+/// How far (in is_a/part_of steps through a common ancestor) a tail may be from the held-out
+/// one and still earn part of a point in [`graded_precision`].
+pub const GRADED_MAX_STEPS: u32 = 4;
+
 /// The text-only baseline: every other GO term named in a head's sequence is a tail, with the
 /// relation the seed graph uses most often between those namespaces; the score is that
 /// relation's share there (ties: the earlier mention first).
@@ -214,6 +294,7 @@ mod tests {
             seed: vec![e(1, 0, 2)],
             held_out: vec![e(5, 0, 6), e(5, 1, 7), e(8, 0, 9)],
             held_out_heads: BTreeSet::from([5, 8]),
+            ..Default::default()
         };
         let s = |head, relation, tail, score| Scored {
             head,
@@ -241,6 +322,50 @@ mod tests {
     }
 
     #[test]
+    fn graded_precision_counts_steps_through_a_common_ancestor() {
+        let e = |child, relation, parent| Edge {
+            child,
+            relation,
+            parent,
+        };
+        // 5 is_a 6 (held out); 6 is_a 7; 8 is_a 7 (6's sibling); 7 is_a 9; 11 is_a 12 (unrelated).
+        let split = SeedSplit {
+            seed: vec![e(6, 0, 7), e(8, 0, 7), e(7, 0, 9), e(11, 0, 12)],
+            held_out: vec![e(5, 0, 6)],
+            held_out_heads: BTreeSet::from([5]),
+            ..Default::default()
+        };
+        let all: Vec<Edge> = split.seed.iter().chain(&split.held_out).copied().collect();
+        let one = |relation, tail| {
+            vec![Scored {
+                head: 5,
+                relation,
+                tail,
+                score: 1.0,
+                seq: 0,
+            }]
+        };
+        let g = |relation, tail| graded_precision(&one(relation, tail), &split, &all);
+        assert_eq!(g(0, 6), 1.0); // exact
+        assert_eq!(g(0, 7), 0.5); // the parent: one step
+        assert_eq!(g(0, 8), 1.0 / 3.0); // a sibling: two steps
+        assert_eq!(g(0, 9), 1.0 / 3.0); // the grandparent
+        assert_eq!(g(0, 11), 0.0); // no common ancestor
+        assert_eq!(g(1, 6), 0.0); // no held-out part_of edge for this head
+                                  // Averaged over distinct judged triples; other heads are not judged.
+        let mut two = one(0, 6);
+        two.extend(one(0, 7));
+        two.push(Scored {
+            head: 8,
+            relation: 0,
+            tail: 7,
+            score: 1.0,
+            seq: 0,
+        });
+        assert_eq!(graded_precision(&two, &split, &all), 0.75);
+    }
+
+    #[test]
     fn implied_precision_follows_gos_composition_rules() {
         let e = |child, relation, parent| Edge {
             child,
@@ -252,6 +377,7 @@ mod tests {
             seed: vec![e(6, 0, 7), e(7, 1, 8), e(8, 0, 9)],
             held_out: vec![e(5, 0, 6), e(5, 2, 10)],
             held_out_heads: BTreeSet::from([5]),
+            ..Default::default()
         };
         let all: Vec<Edge> = split.seed.iter().chain(&split.held_out).copied().collect();
         let s = |relation, tail| Scored {

@@ -33,6 +33,12 @@ pub enum GraphmertCommand {
     /// rules; print a table and write OUTPUT/eval.json and OUTPUT/extracted.jsonl (+ .tsv) with
     /// each triple's provenance.
     Eval(EvalCmd),
+    /// Choose the extraction settings on the validation heads (never the test heads): extract
+    /// and filter once, then rank and cut the candidates with every setting of the grid (tails
+    /// per query, preference for specific tails, for tails the text names, dropping a tail that
+    /// is an ancestor of another candidate), score each next to both baselines; print the best
+    /// settings as flags for `eval` and write OUTPUT/tune.json.
+    Tune(TuneCmd),
 }
 
 pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
@@ -41,6 +47,7 @@ pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
         GraphmertCommand::Train(a) => train(a),
         GraphmertCommand::Extract(a) => extract(a),
         GraphmertCommand::Eval(a) => eval(a),
+        GraphmertCommand::Tune(a) => tune(a),
     }
 }
 
@@ -269,5 +276,67 @@ fn eval(args: &EvalCmd) -> Result<()> {
         s.formed, s.top_k, s.kept, s.beta
     );
     println!("wrote {}", out.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct TuneCmd {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub settings: ev::EvalSettings,
+    #[command(flatten)]
+    pub grid: ev::TuneGrid,
+    /// Settings printed (best first).
+    #[arg(long, default_value_t = 10)]
+    pub show: usize,
+}
+
+fn tune(args: &TuneCmd) -> Result<()> {
+    let (run, out) = args.run.open()?;
+    let (points, baselines) = ev::tune(&run, &args.settings, &args.grid, out)?;
+    let mut t = Table::named(
+        [
+            "tails",
+            "specificity",
+            "mention",
+            "drop general",
+            "worst vs baselines",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain(ev::columns(&baselines[0]).map(|(c, _)| c.to_string())),
+    );
+    let cells = |r: &ev::SystemRow| ev::columns(r).map(|(_, v)| format!("{v:.4}"));
+    for b in &baselines {
+        let mut row = vec![
+            b.name.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ];
+        row.extend(cells(b));
+        t.row(row);
+    }
+    for p in points.iter().take(args.show) {
+        let mut row = vec![
+            p.tails.to_string(),
+            p.specificity.to_string(),
+            p.mention.to_string(),
+            p.drop_general.to_string(),
+            format!("{:.3} ({})", p.worst_ratio, p.worst_column),
+        ];
+        row.extend(cells(&p.row));
+        t.row(row);
+    }
+    print!("{}", t.markdown());
+    if let Some(b) = points.first() {
+        println!(
+            "best on the validation heads: --tails {} --specificity {} --mention {} --drop-general {}",
+            b.tails, b.specificity, b.mention, b.drop_general
+        );
+    }
+    println!("wrote {}", out.join("tune.json").display());
     Ok(())
 }

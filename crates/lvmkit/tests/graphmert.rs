@@ -32,7 +32,7 @@ fn check_provenance(t: &Value) {
     ] {
         assert!(!t[field].is_null(), "{field} missing in {t}");
     }
-    assert!(t["score"].as_f64().unwrap() <= 0.0);
+    assert!(t["log_prob"].as_f64().unwrap() <= 0.0);
     let tokens = t["tokens"].as_array().unwrap();
     assert!(!tokens.is_empty());
     let p = tokens[0][1].as_f64().unwrap();
@@ -151,6 +151,7 @@ fn graphmert_runs_end_to_end_on_go() {
         for k in [
             "precision",
             "implied_precision",
+            "graded_precision",
             "recall",
             "hits@1",
             "hits@10",
@@ -161,7 +162,9 @@ fn graphmert_runs_end_to_end_on_go() {
         }
         assert!(r["triples"].as_u64().is_some() && r["new_triples"].as_u64().is_some());
         assert!(r["implied_precision"].as_f64() >= r["precision"].as_f64());
+        assert!(r["graded_precision"].as_f64() >= r["precision"].as_f64());
     }
+    assert_eq!(eval["on"], "test");
     let beta = eval["extraction"]["beta"].as_f64().unwrap();
     assert!(beta > 0.0 && beta < 1.0, "calibrated β {beta}");
     for t in jsonl(&eval_dir.join("extracted.jsonl")) {
@@ -169,6 +172,72 @@ fn graphmert_runs_end_to_end_on_go() {
         assert!(t["similarity"].as_f64().unwrap() >= beta - 1e-6);
         assert!(t["held_out_edge"].is_boolean());
     }
+
+    // Settings are chosen on the validation heads, which are not the scored ones.
+    let tune_dir = tmp.path().join("tune");
+    let o = ok(lvmkit(&[
+        "graphmert",
+        "tune",
+        "--run",
+        s(&run),
+        "--output",
+        s(&tune_dir),
+        "--max-heads",
+        "40",
+        "--top-k",
+        "3000",
+        "--transe-epochs",
+        "1",
+        "--tails-grid",
+        "1,3",
+        "--specificity-grid",
+        "0,0.5",
+        "--mention-grid",
+        "0",
+    ]));
+    assert!(
+        stdout(&o).contains("best on the validation heads: --tails"),
+        "{}",
+        stdout(&o)
+    );
+    let tune: Value =
+        serde_json::from_str(&std::fs::read_to_string(tune_dir.join("tune.json")).unwrap())
+            .unwrap();
+    assert_eq!(tune["on"], "val");
+    let points = tune["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2 * 2 * 2);
+    let ratios: Vec<f64> = points
+        .iter()
+        .map(|p| p["worst_ratio"].as_f64().unwrap())
+        .collect();
+    assert!(ratios.windows(2).all(|w| w[0] >= w[1]), "{ratios:?}");
+    let val_dir = tmp.path().join("val");
+    let o = ok(lvmkit(&[
+        "graphmert",
+        "eval",
+        "--on",
+        "val",
+        "--run",
+        s(&run),
+        "--output",
+        s(&val_dir),
+        "--max-heads",
+        "40",
+        "--top-k",
+        "3000",
+        "--transe-epochs",
+        "1",
+    ]));
+    assert!(stdout(&o).contains("| graphmert |"), "{}", stdout(&o));
+    let heads = |dir: &Path| -> std::collections::BTreeSet<u64> {
+        jsonl(&dir.join("extracted.jsonl"))
+            .iter()
+            .map(|t| t["head"].as_u64().unwrap())
+            .collect()
+    };
+    let (val_heads, test_heads) = (heads(&val_dir), heads(&eval_dir));
+    assert!(!val_heads.is_empty() && !test_heads.is_empty());
+    assert!(val_heads.is_disjoint(&test_heads));
 
     // Bad input: named, non-zero exit.
     fails_with(

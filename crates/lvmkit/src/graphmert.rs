@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 #[derive(Subcommand)]
 pub enum GraphmertCommand {
     /// Build the sequences and leafy chain graphs from GO: hold out 15% of the seed edges (whole
-    /// heads), find heads in the roots, inject seed triples into the leaves; print how many
+    /// heads) for scoring and 5% more for validation, find heads in the roots, inject seed triples into the leaves; print how many
     /// triples each relation got and write OUTPUT/injection.json and OUTPUT/injected.jsonl.
     Data(DataCmd),
     /// Train GraphMERT on the GO sequences with injected seed triples: MLM with whole-word span
@@ -39,6 +39,22 @@ pub enum GraphmertCommand {
     /// is an ancestor of another candidate), score each next to both baselines; print the best
     /// settings as flags for `eval` and write OUTPUT/tune.json.
     Tune(TuneCmd),
+    /// GraphMERT on source code: `code data` parses source trees (the pinned Python standard
+    /// library and Rust's core/alloc/std, or any `--source DIR`) into a graph of modules,
+    /// classes, functions and methods and their relations.
+    #[command(subcommand)]
+    Code(CodeCommand),
+}
+
+#[derive(Subcommand)]
+pub enum CodeCommand {
+    /// Parse the source trees with tree-sitter into entities (with signatures and docs) and
+    /// relations (contains, defines, imports, calls, instantiates, inherits_from, implements,
+    /// raises, returns, decorated_by, tests), check them against the ontology, hold out 15% of
+    /// the entities as whole modules (and 5% more for validation); print the counts per relation
+    /// and part and write OUTPUT/entities.jsonl, edges.jsonl (with provenance), summary.json and
+    /// search.jsonl (the held-out code-search queries).
+    Data(CodeDataCmd),
 }
 
 pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
@@ -48,6 +64,7 @@ pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
         GraphmertCommand::Extract(a) => extract(a),
         GraphmertCommand::Eval(a) => eval(a),
         GraphmertCommand::Tune(a) => tune(a),
+        GraphmertCommand::Code(CodeCommand::Data(a)) => code_data(a),
     }
 }
 
@@ -66,12 +83,14 @@ fn data(args: &DataCmd) -> Result<()> {
     let d = GraphData::from_data_dir(&args.data.dir(), &args.options)?;
     let (r, o, split) = (&d.report, &d.ontology, &d.split);
     println!(
-        "Gene Ontology {}: {} terms, {} edges; {} held out ({} heads), {} seed",
+        "Gene Ontology {}: {} terms, {} edges; {} held out ({} heads), {} for validation ({} heads), {} seed",
         o.release,
         o.terms.len(),
         o.edges.len(),
         split.held_out.len(),
         split.held_out_heads.len(),
+        split.val.len(),
+        split.val_heads.len(),
         split.seed.len()
     );
     println!(
@@ -338,5 +357,93 @@ fn tune(args: &TuneCmd) -> Result<()> {
         );
     }
     println!("wrote {}", out.join("tune.json").display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct CodeDataCmd {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output folder.
+    #[arg(long, default_value = "runs/graphmert-code")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub options: lvmkit_graphmert::code::data::CodeDataOptions,
+    /// Also score the code-search baselines on the held-out modules, BM25 and the sentence
+    /// encoder (embeds every held-out function: minutes on 2 cores), into
+    /// OUTPUT/search_baselines.json.
+    #[arg(long)]
+    pub baselines: bool,
+}
+
+fn code_data(args: &CodeDataCmd) -> Result<()> {
+    use lvmkit_graphmert::code::{data::CodeData, split::Part};
+    let data = args.data.dir();
+    let started = std::time::Instant::now();
+    let d = CodeData::build(&data, &args.options)?;
+    let s = d.write(&args.output)?;
+    println!(
+        "{} files ({} lines, {} with syntax errors kept, {} skipped) read in {:.1} s; {} modules: {} held out, {} for validation ({:.1}% of entities held out); {} ontology violations",
+        s.files,
+        s.lines,
+        s.partial,
+        s.skipped.len(),
+        started.elapsed().as_secs_f64(),
+        s.modules.total(),
+        s.modules.held_out,
+        s.modules.val,
+        100.0 * s.held_out_fraction,
+        s.violations
+    );
+    let mut t = Table::named(["", "train", "val", "held out", "total"]);
+    let row = |t: &mut Table, name: &str, c: &lvmkit_graphmert::code::data::PartCounts| {
+        t.row([
+            name.to_string(),
+            c.train.to_string(),
+            c.val.to_string(),
+            c.held_out.to_string(),
+            c.total().to_string(),
+        ]);
+    };
+    for (k, c) in &s.kinds {
+        let plural = if k.ends_with('s') { "es" } else { "s" };
+        row(&mut t, &format!("{k}{plural}"), c);
+    }
+    for (r, c) in &s.relations {
+        row(&mut t, r, c);
+    }
+    print!("{}", t.markdown());
+    let task = d.search_task(Part::HeldOut)?;
+    lvmkit_io::write_atomic(&args.output.join("search.jsonl"), |w| {
+        for (q, &r) in task.queries.iter().zip(&task.right) {
+            let e = d.graph.entity(task.entities[r]);
+            let row = serde_json::json!({
+                "query": q, "entity": e.id, "qualname": e.qualname, "file": e.file, "line": e.line,
+            });
+            writeln!(w, "{row}")?;
+        }
+        Ok(())
+    })?;
+    println!(
+        "code search on the held-out modules: {} queries (docs' first sentences; {} left out, their code repeats them) over {} functions and methods",
+        task.queries.len(),
+        task.leaked,
+        task.documents.len()
+    );
+    if args.baselines {
+        let mut t = Table::named(["baseline", "MRR", "recall@1", "recall@10"]);
+        let encoder = lvmkit_encode::SentenceEncoder::load(&data.default_encoder())?;
+        for r in task.baselines(&encoder, &args.output)? {
+            let sc = r.scores;
+            t.row([
+                r.name,
+                format!("{:.4}", sc.mrr),
+                format!("{:.4}", sc.recall_at_1),
+                format!("{:.4}", sc.recall_at_10),
+            ]);
+        }
+        print!("{}", t.markdown());
+    }
+    println!("wrote {}", args.output.display());
     Ok(())
 }

@@ -1,0 +1,208 @@
+//! `lvmkit graphmert code data` on slices of the real Python standard library and Rust's core
+//! (fetched by `lvmkit fetch`), and its refusals.
+
+mod common;
+
+use common::{data, fails_with, lvmkit, ok, s};
+use serde_json::Value;
+use std::path::Path;
+
+fn jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn code_data_parses_real_source_slices_into_a_split_graph_with_provenance() {
+    let d = data(&["python-stdlib", "python-stdlib-core", "rust-stdlib"]);
+    let tmp = tempfile::tempdir().unwrap();
+    // Two source trees: Python's json and email packages, Rust's core::option and core::result.
+    let py = tmp.path().join("py");
+    for pkg in ["json", "email"] {
+        let from = [
+            d.corpus("python-stdlib").unwrap(),
+            d.corpus("python-stdlib-core").unwrap(),
+        ]
+        .into_iter()
+        .map(|r| r.join(pkg))
+        .find(|p| p.is_dir())
+        .unwrap();
+        copy_dir(&from, &py.join(pkg));
+    }
+    let rs = tmp.path().join("rs/core/src");
+    std::fs::create_dir_all(&rs).unwrap();
+    for f in ["option.rs", "result.rs"] {
+        let from = d.corpus("rust-stdlib").unwrap().join("core/src").join(f);
+        std::fs::copy(from, rs.join(f)).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let o = ok(lvmkit(&[
+        "graphmert",
+        "code",
+        "data",
+        "--source",
+        s(&py),
+        "--source",
+        s(&tmp.path().join("rs")),
+        "--held-out",
+        "0.3",
+        "--output",
+        s(&out),
+        "--baselines",
+    ]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("| calls |"), "{stdout}");
+    assert!(stdout.contains("0 ontology violations"), "{stdout}");
+    assert!(
+        stdout.contains("| bm25 |") && stdout.contains("| encoder |"),
+        "{stdout}"
+    );
+
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["violations"], 0);
+    assert!(summary["held_out_fraction"].as_f64().unwrap() >= 0.3);
+    for r in [
+        "contains",
+        "defines",
+        "calls",
+        "raises",
+        "returns",
+        "inherits_from",
+    ] {
+        let c = &summary["relations"][r];
+        assert!(c["train"].as_u64().unwrap() > 0, "{r}: {c}");
+    }
+
+    let entities = jsonl(&out.join("entities.jsonl"));
+    let decode = entities
+        .iter()
+        .find(|e| e["qualname"] == "json.decoder.JSONDecoder.decode")
+        .expect("JSONDecoder.decode parsed");
+    assert_eq!(decode["kind"], "Method");
+    assert!(decode["doc"]
+        .as_str()
+        .unwrap()
+        .contains("Python representation"));
+    assert!(decode["signature"]
+        .as_str()
+        .unwrap()
+        .starts_with("def decode(self, s"));
+    assert!(entities
+        .iter()
+        .any(|e| e["qualname"] == "core::option::Option::map"));
+    // Whole modules: every entity of a module is on its module's side.
+    let part_of: std::collections::HashMap<u64, &str> = entities
+        .iter()
+        .map(|e| (e["id"].as_u64().unwrap(), e["part"].as_str().unwrap()))
+        .collect();
+    for e in &entities {
+        if let Some(m) = e["module"].as_u64() {
+            assert_eq!(part_of[&m], e["part"].as_str().unwrap(), "{e}");
+        }
+    }
+    // Edges keep where they were read.
+    let edges = jsonl(&out.join("edges.jsonl"));
+    let raises = edges
+        .iter()
+        .find(|e| {
+            e["relation"] == "raises" && e["head_name"] == "json.decoder.JSONDecoder.raw_decode"
+        })
+        .expect("raw_decode raises");
+    assert_eq!(raises["file"], "py/json/decoder.py");
+    assert!(raises["line"].as_u64().unwrap() > 0);
+    assert!(raises["text"].as_str().unwrap().contains("raise"));
+    // The code-search queries are held-out functions' first doc sentences.
+    let search = jsonl(&out.join("search.jsonl"));
+    assert!(!search.is_empty());
+    for q in &search {
+        let id = q["entity"].as_u64().unwrap();
+        assert_eq!(part_of[&id], "held_out");
+        assert!(q["query"].as_str().unwrap().split_whitespace().count() >= 3);
+    }
+
+    let baselines: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("search_baselines.json")).unwrap())
+            .unwrap();
+    for r in baselines["rows"].as_array().unwrap() {
+        for k in ["mrr", "recall@1", "recall@10"] {
+            let v = r[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{r}");
+        }
+        assert_eq!(r["queries"].as_u64().unwrap() as usize, search.len());
+    }
+
+    // Refusals, by name.
+    fails_with(
+        &lvmkit(&[
+            "graphmert",
+            "code",
+            "data",
+            "--source",
+            s(&tmp.path().join("nope")),
+            "--output",
+            s(&out),
+        ]),
+        "nope: not a folder",
+    );
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails_with(
+        &lvmkit(&[
+            "graphmert",
+            "code",
+            "data",
+            "--source",
+            s(&empty),
+            "--output",
+            s(&out),
+        ]),
+        "no .py or .rs file with a definition",
+    );
+    let twin = tmp.path().join("other/py");
+    std::fs::create_dir_all(&twin).unwrap();
+    fails_with(
+        &lvmkit(&[
+            "graphmert",
+            "code",
+            "data",
+            "--source",
+            s(&py),
+            "--source",
+            s(&twin),
+            "--output",
+            s(&out),
+        ]),
+        "are both named \"py\"",
+    );
+    fails_with(
+        &lvmkit(&[
+            "graphmert",
+            "code",
+            "data",
+            "--source",
+            s(&py),
+            "--held-out",
+            "1.5",
+            "--output",
+            s(&out),
+        ]),
+        "--held-out: must be in [0, 1), got 1.5",
+    );
+}

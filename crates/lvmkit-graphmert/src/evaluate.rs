@@ -542,11 +542,16 @@ pub struct TuneGrid {
     /// Mention bonuses.
     #[arg(long, value_delimiter = ',', default_value = "0,1,3")]
     pub mention_grid: Vec<f64>,
+    /// Similarity filter strengths (--keep: the share of true seed triples β keeps).
+    #[arg(long, value_delimiter = ',', default_value = "0.7,0.8,0.9")]
+    pub keep_grid: Vec<f64>,
 }
 
 /// One setting of `graphmert tune` and how GraphMERT scores with it on the validation heads.
 #[derive(Debug, Clone, Serialize)]
 pub struct TunePoint {
+    /// The similarity filter's --keep (β calibrated for it).
+    pub keep: f64,
     pub tails: usize,
     pub specificity: f64,
     pub mention: f64,
@@ -586,9 +591,9 @@ pub fn columns(r: &SystemRow) -> [(&'static str, f64); 7] {
     ]
 }
 
-/// Chooses the extraction settings on the validation heads, never the test heads: extracts
-/// and filters once with `settings` (their candidates), then ranks and cuts the candidates
-/// with every setting of `grid` (with and without `drop_general`), scores each next to both
+/// Chooses the extraction settings on the validation heads, never the test heads: forms every
+/// candidate and its similarity once, then filters (β calibrated per `keep`), ranks and cuts
+/// the candidates with every setting of `grid` (with and without `drop_general`), scores each next to both
 /// baselines, and orders the settings: validity at least the better baseline's first, then by
 /// GraphMERT's worst other column relative to the better baseline on it. Writes
 /// OUT/tune.json; returns the points (best first) and the baselines' rows.
@@ -608,52 +613,66 @@ pub fn tune(
     if scored.heads.is_empty() {
         bail!("the run's data has no validation heads (graphmert data --val-held-out is 0)");
     }
-    // Every candidate through the filter once; selection is redone per setting.
-    let mut all = settings.extract.clone();
-    all.extract.tails = all.extract.candidates;
-    all.extract.specificity = 0.0;
-    all.extract.mention = 0.0;
-    all.extract.drop_general = false;
-    let (candidates, _) = run.extract(&scored.occurrences, &all)?;
+    // Every candidate formed and scored by the encoder once; the filter (per --keep) and the
+    // selection are redone per setting.
+    let mut candidates = extract(
+        &run.model,
+        d,
+        &scored.occurrences,
+        &settings.extract.extract,
+        true,
+    )?;
+    let enc = lvmkit_encode::SentenceEncoder::load(&run.encoder)?;
+    filter::score(&enc, d, &mut candidates)?;
     let baselines = scored.baselines(run, &settings);
     let hierarchy = Hierarchy::new(d);
     let mut points = Vec::new();
-    for &tails in &grid.tails_grid {
-        for &specificity in &grid.specificity_grid {
-            for &mention in &grid.mention_grid {
-                for drop_general in [false, true] {
-                    let opts = ExtractOptions {
-                        tails,
-                        specificity,
-                        mention,
-                        drop_general,
-                        ..settings.extract.extract
-                    };
-                    let chosen = select(d, &hierarchy, &candidates, &opts);
-                    let triples: Vec<Scored> = chosen.iter().map(Extracted::scored).collect();
-                    let row = scored.row(d, "graphmert", &triples);
-                    let best = best_of(&baselines);
-                    let ratios = columns(&row)
-                        .into_iter()
-                        .zip(best)
-                        .map(|((name, g), (_, b))| {
-                            (name, if b > 0.0 { g / b } else { f64::INFINITY })
+    for &keep in &grid.keep_grid {
+        let beta = filter::calibrate(&enc, d, 2000, keep, run.settings.seed)?.beta;
+        let supported: Vec<Extracted> = candidates
+            .iter()
+            .filter(|x| x.similarity.unwrap_or(0.0) >= beta)
+            .cloned()
+            .collect();
+        for &tails in &grid.tails_grid {
+            for &specificity in &grid.specificity_grid {
+                for &mention in &grid.mention_grid {
+                    for drop_general in [false, true] {
+                        let opts = ExtractOptions {
+                            tails,
+                            specificity,
+                            mention,
+                            drop_general,
+                            ..settings.extract.extract
+                        };
+                        let chosen = select(d, &hierarchy, &supported, &opts);
+                        let triples: Vec<Scored> = chosen.iter().map(Extracted::scored).collect();
+                        let row = scored.row(d, "graphmert", &triples);
+                        let best = best_of(&baselines);
+                        let ratios =
+                            columns(&row)
+                                .into_iter()
+                                .zip(best)
+                                .map(|((name, g), (_, b))| {
+                                    (name, if b > 0.0 { g / b } else { f64::INFINITY })
+                                });
+                        let validity_ok = row.validity >= best[6].1;
+                        let (worst_column, worst_ratio) = ratios
+                            .filter(|(name, _)| *name != "validity")
+                            .min_by(|a, b| a.1.total_cmp(&b.1))
+                            .expect("six columns");
+                        points.push(TunePoint {
+                            keep,
+                            validity_ok,
+                            tails,
+                            specificity,
+                            mention,
+                            drop_general,
+                            worst_ratio,
+                            worst_column,
+                            row,
                         });
-                    let validity_ok = row.validity >= best[6].1;
-                    let (worst_column, worst_ratio) = ratios
-                        .filter(|(name, _)| *name != "validity")
-                        .min_by(|a, b| a.1.total_cmp(&b.1))
-                        .expect("six columns");
-                    points.push(TunePoint {
-                        validity_ok,
-                        tails,
-                        specificity,
-                        mention,
-                        drop_general,
-                        worst_ratio,
-                        worst_column,
-                        row,
-                    });
+                    }
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! exact token match of term names and synonyms; seed triples are injected into the leaves.
 
 use crate::chain::ChainLayout;
-use crate::go::{Edge, Ontology, Relation, RELATIONS};
+use crate::go::{Edge, Ontology, Relation};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -29,8 +29,13 @@ impl Vocab {
     /// The encoder's own tokenizer (`tokenizer.json` of a sentence-transformers folder).
     pub fn load(encoder_dir: &Path) -> Result<Self> {
         let path = encoder_dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&path)
+        let tokenizer = Tokenizer::from_file(&path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        Self::from_tokenizer(tokenizer, &path.display().to_string())
+    }
+
+    /// A WordPiece tokenizer with [CLS], [SEP], [PAD] and [MASK] (`what` names it in errors).
+    pub fn from_tokenizer(mut tokenizer: Tokenizer, what: &str) -> Result<Self> {
         tokenizer
             .with_truncation(None)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -39,7 +44,7 @@ impl Vocab {
         let id = |t: &str| {
             tokenizer
                 .token_to_id(t)
-                .with_context(|| format!("{} has no {t} token", path.display()))
+                .with_context(|| format!("{what} has no {t} token"))
         };
         let (cls, sep, pad, mask) = (id("[CLS]")?, id("[SEP]")?, id("[PAD]")?, id("[MASK]")?);
         let mut word_start = vec![false; size];
@@ -233,12 +238,16 @@ pub struct InjectionReport {
 ///   is_a do not crowd the others out), then the tail injected least so far, then the lowest
 ///   term id (deterministic);
 /// - relations left with fewer than `min_per_relation` injections are dropped again.
+///
+/// `relations` names the domain's relations (GO's [`RELATIONS`](crate::RELATIONS), or code's), indexed by
+/// [`Edge::relation`].
 pub fn inject(
     occurrences: &[HeadOccurrence],
     seed: &[Edge],
     tail_tokens: &[Vec<u32>],
     layout: &ChainLayout,
     min_per_relation: usize,
+    relations: &[&str],
 ) -> (Vec<InjectedTriple>, InjectionReport) {
     let mut by_head: HashMap<u32, Vec<&Edge>> = HashMap::new();
     for e in seed {
@@ -248,7 +257,7 @@ pub fn inject(
         let n = tail_tokens[e.parent as usize].len();
         n > 0 && n <= layout.leaves
     };
-    let mut rel_candidates = [0usize; RELATIONS.len()];
+    let mut rel_candidates = vec![0usize; relations.len()];
     let mut tails_too_long = 0;
     let mut with_candidates = 0;
     for o in occurrences {
@@ -292,27 +301,27 @@ pub fn inject(
             });
         }
     }
-    let mut injected = [0usize; RELATIONS.len()];
+    let mut injected = vec![0usize; relations.len()];
     for t in &triples {
         injected[t.relation as usize] += 1;
     }
     triples.retain(|t| injected[t.relation as usize] >= min_per_relation);
-    let dropped_relations = (0..RELATIONS.len())
+    let dropped_relations = (0..relations.len())
         .filter(|&r| !allowed(r as Relation) || injected[r] < min_per_relation)
-        .map(|r| RELATIONS[r].to_string())
+        .map(|r| relations[r].to_string())
         .collect();
     let mut report_injected = BTreeMap::new();
     for t in &triples {
         *report_injected
-            .entry(RELATIONS[t.relation as usize].to_string())
+            .entry(relations[t.relation as usize].to_string())
             .or_insert(0) += 1;
     }
     let report = InjectionReport {
         head_occurrences: occurrences.len(),
         with_candidates,
         tails_too_long,
-        candidates: (0..RELATIONS.len())
-            .map(|r| (RELATIONS[r].to_string(), rel_candidates[r]))
+        candidates: (0..relations.len())
+            .map(|r| (relations[r].to_string(), rel_candidates[r]))
             .collect(),
         injected: report_injected,
         dropped_relations,
@@ -369,7 +378,7 @@ mod tests {
             occ(3, 3),
             occ(4, 4),
         ];
-        let (triples, report) = inject(&occurrences, &seed, &tails, &layout, 2);
+        let (triples, report) = inject(&occurrences, &seed, &tails, &layout, 2, &crate::RELATIONS);
         assert_eq!(report.tails_too_long, 1);
         // part_of has 2 candidates, is_a 6: head 0 gets part_of.
         assert_eq!(

@@ -54,6 +54,31 @@ pub struct GraphData {
     pub report: InjectionReport,
 }
 
+/// What GraphMERT trains on, whatever the domain (GO terms, source code): a vocabulary, the
+/// chain layout, the sequences (roots) and the seed triples injected into their leaves. One
+/// trainer ([`train::train`]) for every domain.
+pub trait TrainingData {
+    fn vocab(&self) -> &Vocab;
+    fn layout(&self) -> ChainLayout;
+    fn sequences(&self) -> &[Sequence];
+    fn injected(&self) -> &[InjectedTriple];
+}
+
+impl TrainingData for GraphData {
+    fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+    fn layout(&self) -> ChainLayout {
+        self.layout
+    }
+    fn sequences(&self) -> &[Sequence] {
+        &self.sequences
+    }
+    fn injected(&self) -> &[InjectedTriple] {
+        &self.injected
+    }
+}
+
 /// How the GO data is cut (also `graphmert data`'s flags).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, clap::Args)]
 pub struct DataOptions {
@@ -145,6 +170,7 @@ impl GraphData {
             &tail_tokens,
             &opts.layout,
             opts.min_per_relation,
+            &RELATIONS,
         );
         Ok(Self {
             ontology,

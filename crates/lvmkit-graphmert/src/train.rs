@@ -5,7 +5,7 @@
 use crate::inject::InjectedTriple;
 use crate::masking::{masked_batch, split_batch, MaskingConfig, Targets};
 use crate::model::{cross_entropy, GraphBatch, Graphmert, GraphmertConfig};
-use crate::GraphData;
+use crate::TrainingData;
 use anyhow::{bail, Context, Result};
 use candle_core::{backprop::GradStore, Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,6 +39,11 @@ pub struct TrainSettings {
     /// Share of steps warming up, then cosine decay to lr × --min-lr-ratio.
     #[arg(long, default_value_t = 0.05)]
     pub warmup: f64,
+    /// Warm up for this many steps instead of the --warmup share (the seeds' GraphMER-SE: 400);
+    /// 0: use the share.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub warmup_steps: u64,
     /// Where the cosine decay ends, as a share of --lr.
     #[arg(long, default_value_t = 0.025)]
     pub min_lr_ratio: f64,
@@ -48,13 +53,13 @@ pub struct TrainSettings {
     /// Weight of the MNM loss.
     #[arg(long, default_value_t = 1.0)]
     pub mu: f64,
-    /// Ramp μ linearly from 0 over this many steps (0: constant).
+    /// Ramp μ linearly from 0 over this many steps (0: constant; the seeds' GraphMER-SE: 1000).
     #[arg(long, default_value_t = 0)]
     pub mu_ramp_steps: u64,
     /// Sequences kept aside to report validation loss and accuracy.
     #[arg(long, default_value_t = 256)]
     pub val_sequences: usize,
-    /// Train on at most this many sequences (0: all 35k), a seeded sample.
+    /// Train on at most this many sequences (0: all), a seeded sample.
     #[arg(long, default_value_t = 0)]
     pub max_sequences: usize,
     /// Seed of the held-out split, the sample, initialisation, masking and dropout.
@@ -176,7 +181,7 @@ impl Terms {
 /// into `sums`; `None` when the batch has no target at all.
 fn run_batch(
     model: &Graphmert,
-    data: &GraphData,
+    data: &impl TrainingData,
     batch: &[(usize, Vec<&InjectedTriple>)],
     pass: &Pass,
     rng: &mut rand_chacha::ChaCha8Rng,
@@ -184,10 +189,10 @@ fn run_batch(
 ) -> Result<Option<GradStore>> {
     let seqs: Vec<_> = batch
         .iter()
-        .map(|(s, t)| (&data.sequences[*s], t.clone()))
+        .map(|(s, t)| (&data.sequences()[*s], t.clone()))
         .collect();
     let (graphs, targets) =
-        masked_batch(&seqs, &model.config.layout, &data.vocab, pass.masking, rng);
+        masked_batch(&seqs, &model.config.layout, data.vocab(), pass.masking, rng);
     let per_shard = batch.len().div_ceil(pass.shards.max(1));
     let shards: Vec<Shard> = split_batch(&graphs, &targets, model.config.layout.nodes(), per_shard)
         .into_iter()
@@ -314,7 +319,7 @@ fn epoch_rng(seed: u64, epoch: usize) -> rand_chacha::ChaCha8Rng {
 /// uninterrupted run; `force` replaces a run in `output`; `stop_after` stops after that many
 /// epochs of this session, as an interruption would; `progress` shows a bar per epoch.
 pub fn train(
-    data: &GraphData,
+    data: &impl TrainingData,
     config: &GraphmertConfig,
     s: &TrainSettings,
     output: &Path,
@@ -323,22 +328,22 @@ pub fn train(
 ) -> Result<(Graphmert, ParamStore, Vec<EpochRecord>)> {
     // Held until the run is saved; the check for a run already there is made under it.
     let _lock = lvmkit_io::OutputLock::acquire(output, "GraphMERT run")?;
-    if config.layout != data.layout {
+    if config.layout != data.layout() {
         bail!(
             "the model's chain layout {:?} differs from the data's {:?}",
             config.layout,
-            data.layout
+            data.layout()
         );
     }
     if s.batch_size == 0 || s.epochs == 0 || s.shards == 0 {
         bail!("batch size, epochs and shards must be positive");
     }
     let mut by_seq: HashMap<usize, Vec<&InjectedTriple>> = HashMap::new();
-    for t in &data.injected {
+    for t in data.injected() {
         by_seq.entry(t.seq).or_default().push(t);
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
-    let mut order: Vec<usize> = (0..data.sequences.len()).collect();
+    let mut order: Vec<usize> = (0..data.sequences().len()).collect();
     order.shuffle(&mut rng);
     let n_val = s.val_sequences.min(order.len() / 10);
     let val: Vec<usize> = order[..n_val].to_vec();
@@ -363,13 +368,17 @@ pub fn train(
             ..Default::default()
         },
     )?;
+    let steps_per_epoch = train_ids.len().div_ceil(s.batch_size) as u64;
+    let total_steps = steps_per_epoch * s.epochs as u64;
     let schedule = ScheduleConfig {
-        warmup: s.warmup,
+        warmup: if s.warmup_steps > 0 {
+            (s.warmup_steps as f64 / total_steps.max(1) as f64).min(1.0)
+        } else {
+            s.warmup
+        },
         min_lr_ratio: s.min_lr_ratio,
         ..Default::default()
     };
-    let steps_per_epoch = train_ids.len().div_ceil(s.batch_size) as u64;
-    let total_steps = steps_per_epoch * s.epochs as u64;
     let masking = MaskingConfig::default();
     std::fs::create_dir_all(output)?;
     let mut history: Vec<EpochRecord> = Vec::new();
@@ -465,25 +474,12 @@ pub fn train(
         }
         progress.finish_and_clear();
         let train_metrics = sums.metrics();
-        // Validation: a fixed masking seed, so epochs compare on the same targets.
-        let mut val_rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed ^ 0x5eed);
-        let mut vs = Sums::default();
-        for chunk in val.chunks(s.batch_size) {
-            let batch: Vec<_> = chunk.iter().map(|&i| item(i)).collect();
-            let pass = Pass {
-                masking: &masking,
-                mu: s.mu,
-                train: false,
-                dropout: false,
-                shards: s.shards,
-            };
-            run_batch(&model, data, &batch, &pass, &mut val_rng, &mut vs)?;
-        }
+        let val_metrics = evaluate_sequences(&model, data, &val, s)?;
         let seconds = started.elapsed().as_secs_f64();
         let rec = EpochRecord {
             epoch,
             train: train_metrics,
-            val: vs.metrics(),
+            val: val_metrics,
             lr,
             mu,
             seconds,
@@ -507,6 +503,39 @@ pub fn train(
         }
     }
     Ok((model, ps, history))
+}
+
+/// Loss and MLM/MNM accuracy of `model` on the sequences `ids` of `data`, with their injected
+/// triples in the leaves, masked from a fixed seed (`settings.seed`): the trainer's validation
+/// pass, also how held-out sequences are scored.
+pub fn evaluate_sequences(
+    model: &Graphmert,
+    data: &impl TrainingData,
+    ids: &[usize],
+    settings: &TrainSettings,
+) -> Result<Metrics> {
+    let mut by_seq: HashMap<usize, Vec<&InjectedTriple>> = HashMap::new();
+    for t in data.injected() {
+        by_seq.entry(t.seq).or_default().push(t);
+    }
+    let masking = MaskingConfig::default();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(settings.seed ^ 0x5eed);
+    let mut sums = Sums::default();
+    for chunk in ids.chunks(settings.batch_size.max(1)) {
+        let batch: Vec<_> = chunk
+            .iter()
+            .map(|&i| (i, by_seq.get(&i).cloned().unwrap_or_default()))
+            .collect();
+        let pass = Pass {
+            masking: &masking,
+            mu: settings.mu,
+            train: false,
+            dropout: false,
+            shards: settings.shards,
+        };
+        run_batch(model, data, &batch, &pass, &mut rng, &mut sums)?;
+    }
+    Ok(sums.metrics())
 }
 
 fn progress_bar(show: bool, steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
@@ -579,7 +608,7 @@ mod tests {
             lvmkit_sources::DEFAULT_ENCODER,
         ]);
         let config = GraphmertConfig::tiny(1, 1);
-        let data = GraphData::from_data_dir(
+        let data = crate::GraphData::from_data_dir(
             &data_dir,
             &DataOptions {
                 layout: config.layout,

@@ -44,7 +44,7 @@ fn normalize(v: &mut [f32]) {
 
 impl TransE {
     /// ‖h + r − t‖₁ (lower is more plausible).
-    fn distance(&self, h: u32, r: Relation, t: u32) -> f32 {
+    pub fn distance(&self, h: u32, r: Relation, t: u32) -> f32 {
         let d = self.dim;
         let (h, r, t) = (
             &self.entities[h as usize * d..][..d],
@@ -61,6 +61,17 @@ impl TransE {
     /// Margin-ranking SGD with one corrupted head or tail per edge, entities renormalised to
     /// unit length every epoch. Returns the model and the mean loss of each epoch.
     pub fn train(n_entities: usize, edges: &[Edge], cfg: &TransEConfig) -> (Self, Vec<f32>) {
+        Self::train_with_relations(n_entities, RELATIONS.len(), edges, cfg)
+    }
+
+    /// [`TransE::train`] for a domain with `n_relations` relations (GO has
+    /// [`RELATIONS`]`.len()`).
+    pub fn train_with_relations(
+        n_entities: usize,
+        n_relations: usize,
+        edges: &[Edge],
+        cfg: &TransEConfig,
+    ) -> (Self, Vec<f32>) {
         let d = cfg.dim;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
         let bound = 6.0 / (d as f32).sqrt();
@@ -69,7 +80,7 @@ impl TransE {
         let mut model = Self {
             dim: d,
             entities: init(n_entities),
-            relations: init(RELATIONS.len()),
+            relations: init(n_relations),
         };
         model.relations.chunks_exact_mut(d).for_each(normalize);
         let mut order: Vec<usize> = (0..edges.len()).collect();

@@ -55,6 +55,18 @@ pub enum CodeCommand {
     /// and part and write OUTPUT/entities.jsonl, edges.jsonl (with provenance), summary.json and
     /// search.jsonl (the held-out code-search queries).
     Data(CodeDataCmd),
+    /// Train GraphMERT on the code graph: a WordPiece vocabulary of the training modules' text,
+    /// one sequence per entity (name, signature, doc; never the body), seed triples of the
+    /// training modules injected at the entity's own name; the same model, objectives and
+    /// trainer as on GO. `--no-leaves` trains the ablation without them. Writes OUTPUT/config.json,
+    /// history.json, model.safetensors, tokenizer.json and code.json.
+    Train(CodeTrainCmd),
+    /// Score a code run on the held-out modules: relation completion from the natural-language
+    /// side (name, signature, doc → calls/raises/returns/inherits_from tails) next to text-only,
+    /// graph-only (TransE) and embedding baselines; code search (doc's first sentence →
+    /// function) next to BM25 and the sentence encoder; MLM/MNM accuracy, beside a --no-leaves
+    /// run with --ablation. Prints the tables; writes OUTPUT/eval.json and extracted.jsonl.
+    Eval(CodeEvalCmd),
 }
 
 pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
@@ -65,6 +77,8 @@ pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
         GraphmertCommand::Eval(a) => eval(a),
         GraphmertCommand::Tune(a) => tune(a),
         GraphmertCommand::Code(CodeCommand::Data(a)) => code_data(a),
+        GraphmertCommand::Code(CodeCommand::Train(a)) => code_train(a),
+        GraphmertCommand::Code(CodeCommand::Eval(a)) => code_eval(a),
     }
 }
 
@@ -167,43 +181,15 @@ fn train(args: &TrainCmd) -> Result<()> {
         d.sequences.len(),
         d.injected.len()
     );
-    let table = Table::named([
-        "epoch",
-        "loss",
-        "MLM",
-        "SBO",
-        "MNM",
-        "MLM acc",
-        "MNM acc",
-        "val MLM acc",
-        "val MNM acc",
-        "seq/s",
-    ]);
-    print!("{}", table.markdown_head());
     let opts = lvmkit_train::TrainOptions {
         resume: args.resume,
         force: args.force,
         ..Default::default()
     };
+    let mut table = EpochTable::new();
     let (_, ps, _) =
         lvmkit_graphmert::train::train(&d, &config, settings, &args.output, &opts, |r| {
-            let (t, v) = (&r.train, &r.val);
-            let mut cells = vec![r.epoch.to_string()];
-            cells.extend(
-                [
-                    t.loss,
-                    t.mlm_loss,
-                    t.sbo_loss,
-                    t.mnm_loss,
-                    t.mlm_accuracy,
-                    t.mnm_accuracy,
-                ]
-                .into_iter()
-                .chain([v.mlm_accuracy, v.mnm_accuracy])
-                .map(|x| format!("{x:.3}")),
-            );
-            cells.push(format!("{:.1}", r.sequences_per_second));
-            print!("{}", table.markdown_row(&cells));
+            table.row(r)
         })?;
     println!(
         "{} parameters; wrote {}",
@@ -328,18 +314,14 @@ fn tune(args: &TuneCmd) -> Result<()> {
     );
     let cells = |r: &ev::SystemRow| ev::columns(r).map(|(_, v)| format!("{v:.4}"));
     for b in &baselines {
-        let mut row = vec![
-            b.name.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ];
+        let mut row = vec![b.name.to_string()];
+        row.extend(std::iter::repeat_n(String::new(), 5));
         row.extend(cells(b));
         t.row(row);
     }
     for p in points.iter().take(args.show) {
         let mut row = vec![
+            p.keep.to_string(),
             p.tails.to_string(),
             p.specificity.to_string(),
             p.mention.to_string(),
@@ -352,8 +334,8 @@ fn tune(args: &TuneCmd) -> Result<()> {
     print!("{}", t.markdown());
     if let Some(b) = points.first() {
         println!(
-            "best on the validation heads: --tails {} --specificity {} --mention {} --drop-general {}",
-            b.tails, b.specificity, b.mention, b.drop_general
+            "best on the validation heads: --keep {} --tails {} --specificity {} --mention {} --drop-general {}",
+            b.keep, b.tails, b.specificity, b.mention, b.drop_general
         );
     }
     println!("wrote {}", out.join("tune.json").display());
@@ -445,5 +427,193 @@ fn code_data(args: &CodeDataCmd) -> Result<()> {
         print!("{}", t.markdown());
     }
     println!("wrote {}", args.output.display());
+    Ok(())
+}
+
+/// The per-epoch table `graphmert train` and `graphmert code train` print.
+struct EpochTable(Table);
+
+impl EpochTable {
+    fn new() -> Self {
+        let table = Table::named([
+            "epoch",
+            "loss",
+            "MLM",
+            "SBO",
+            "MNM",
+            "MLM acc",
+            "MNM acc",
+            "val MLM acc",
+            "val MNM acc",
+            "seq/s",
+        ]);
+        print!("{}", table.markdown_head());
+        Self(table)
+    }
+
+    fn row(&mut self, r: &lvmkit_graphmert::train::EpochRecord) {
+        let (t, v) = (&r.train, &r.val);
+        let mut cells = vec![r.epoch.to_string()];
+        cells.extend(
+            [
+                t.loss,
+                t.mlm_loss,
+                t.sbo_loss,
+                t.mnm_loss,
+                t.mlm_accuracy,
+                t.mnm_accuracy,
+            ]
+            .into_iter()
+            .chain([v.mlm_accuracy, v.mnm_accuracy])
+            .map(|x| format!("{x:.3}")),
+        );
+        cells.push(format!("{:.1}", r.sequences_per_second));
+        print!("{}", self.0.markdown_row(&cells));
+    }
+}
+
+#[derive(Args)]
+pub struct CodeTrainCmd {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output folder.
+    #[arg(long, default_value = "runs/graphmert-code")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub code: lvmkit_graphmert::code::data::CodeDataOptions,
+    #[command(flatten)]
+    pub run: lvmkit_graphmert::code::run::CodeRunOptions,
+    /// Model size (see `graphmert train`).
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    pub preset: Preset,
+    #[command(flatten)]
+    pub settings: TrainSettings,
+    /// Continue the run in --output from its last finished epoch (same settings).
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+    /// Replace a run in --output.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn code_train(args: &CodeTrainCmd) -> Result<()> {
+    let opts = lvmkit_train::TrainOptions {
+        resume: args.resume,
+        force: args.force,
+        ..Default::default()
+    };
+    let mut table = None;
+    let (model, ps, _, corpus) = lvmkit_graphmert::code::run::train(
+        &args.data.dir(),
+        &args.code,
+        &args.run,
+        args.preset,
+        &args.settings,
+        &args.output,
+        &opts,
+        |r| table.get_or_insert_with(EpochTable::new).row(r),
+    )?;
+    let c = &model.config;
+    println!(
+        "GraphMERT {} on code (hidden {}, {} layers, R={} K={}, vocabulary {}): {} sequences, {} injected triples{}; {} parameters; wrote {}",
+        args.preset.to_possible_value().expect("no skipped presets").get_name(),
+        c.hidden,
+        c.layers,
+        c.layout.roots,
+        c.layout.leaves,
+        corpus.vocab.size,
+        corpus.sequences.len(),
+        corpus.report.injected.values().sum::<usize>(),
+        if args.run.no_leaves { " (not injected: --no-leaves)" } else { "" },
+        ps.num_params(),
+        args.output.display()
+    );
+    let mut t = Table::named(["relation", "candidates", "injected"]);
+    for (rel, n) in &corpus.report.candidates {
+        let injected = if args.run.no_leaves {
+            0
+        } else {
+            corpus.report.injected.get(rel).copied().unwrap_or(0)
+        };
+        t.row([rel.clone(), n.to_string(), injected.to_string()]);
+    }
+    print!("{}", t.markdown());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct CodeEvalCmd {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Run folder from `lvmkit graphmert code train`.
+    #[arg(long, default_value = "runs/graphmert-code")]
+    pub run: PathBuf,
+    /// Output folder (default: the run folder).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: lvmkit_graphmert::code::eval::CodeEvalSettings,
+}
+
+fn code_eval(args: &CodeEvalCmd) -> Result<()> {
+    let data = args.data.dir();
+    let run = lvmkit_graphmert::code::run::CodeRun::open(&data, &args.run)?;
+    let out = args.output.as_deref().unwrap_or(&args.run);
+    let e = lvmkit_graphmert::code::eval::evaluate(&data, &run, &args.settings, out)?;
+    println!(
+        "relation completion: {} heads, {} held-out calls/raises/returns/inherits_from edges",
+        e.heads, e.edges
+    );
+    let f = |x: f64| format!("{x:.4}");
+    let mut t = Table::named([
+        "system",
+        "precision",
+        "recall",
+        "Hits@1",
+        "Hits@10",
+        "validity",
+        "triples",
+    ]);
+    for r in &e.relations {
+        t.row([
+            r.name.to_string(),
+            f(r.precision),
+            f(r.recall),
+            f(r.hits_at_1),
+            f(r.hits_at_10),
+            f(r.validity),
+            r.triples.to_string(),
+        ]);
+    }
+    print!("{}", t.markdown());
+    println!(
+        "code search: {} queries over {} functions and methods",
+        e.search_queries, e.search_documents
+    );
+    let mut t = Table::named(["system", "MRR", "recall@1", "recall@10"]);
+    for r in &e.search {
+        let s = &r.scores;
+        t.row([
+            r.name.clone(),
+            f(s.mrr),
+            f(s.recall_at_1),
+            f(s.recall_at_10),
+        ]);
+    }
+    print!("{}", t.markdown());
+    println!("masked tokens on {} held-out sequences", e.mlm_sequences);
+    let mut t = Table::named(["run", "MLM loss", "MLM acc", "MNM loss", "MNM acc"]);
+    for r in &e.mlm {
+        let m = &r.metrics;
+        t.row([
+            r.name.clone(),
+            f(m.mlm_loss),
+            f(m.mlm_accuracy),
+            f(m.mnm_loss),
+            f(m.mnm_accuracy),
+        ]);
+    }
+    print!("{}", t.markdown());
+    println!("wrote {}", out.display());
     Ok(())
 }

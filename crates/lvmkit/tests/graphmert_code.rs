@@ -148,6 +148,121 @@ fn code_data_parses_real_source_slices_into_a_split_graph_with_provenance() {
         assert_eq!(r["queries"].as_u64().unwrap() as usize, search.len());
     }
 
+    // GraphMERT trained on the slice (tiny preset, a few sequences), and the ablation without
+    // leaves; then scored on the held-out modules next to every baseline.
+    let run = tmp.path().join("run");
+    let rs_root = tmp.path().join("rs");
+    let train = |extra: &[&str], output: &Path| {
+        let mut args = vec![
+            "graphmert",
+            "code",
+            "train",
+            "--source",
+            s(&py),
+            "--source",
+            s(&rs_root),
+            "--held-out",
+            "0.3",
+            "--preset",
+            "tiny",
+            "--epochs",
+            "1",
+            "--max-sequences",
+            "64",
+            "--vocab-size",
+            "2000",
+            "--min-per-relation",
+            "5",
+            "--output",
+            s(output),
+        ];
+        args.extend_from_slice(extra);
+        lvmkit(&args)
+    };
+    let o = ok(train(&[], &run));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("| 1 |") && stdout.contains("| calls |"),
+        "{stdout}"
+    );
+    for f in [
+        "config.json",
+        "history.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "code.json",
+    ] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    fails_with(&train(&[], &run), "already holds a GraphMERT run");
+    let ablation = tmp.path().join("no-leaves");
+    ok(train(&["--no-leaves"], &ablation));
+    let eval_dir = tmp.path().join("eval");
+    let code_eval = |ablation: &Path| {
+        lvmkit(&[
+            "graphmert",
+            "code",
+            "eval",
+            "--run",
+            s(&run),
+            "--ablation",
+            s(ablation),
+            "--output",
+            s(&eval_dir),
+            "--max-heads",
+            "30",
+            "--mlm-sequences",
+            "32",
+            "--transe-epochs",
+            "1",
+        ])
+    };
+    let o = ok(code_eval(&ablation));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("| embedding |") && stdout.contains("| no_leaves |"),
+        "{stdout}"
+    );
+    let eval: Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_dir.join("eval.json")).unwrap())
+            .unwrap();
+    let names = |section: &str| -> Vec<String> {
+        eval[section]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names("relations"),
+        ["graphmert", "text_only", "graph_only", "embedding"]
+    );
+    assert_eq!(names("search"), ["graphmert", "bm25", "encoder"]);
+    assert_eq!(names("mlm"), ["graphmert", "no_leaves"]);
+    for r in eval["relations"]["rows"].as_array().unwrap() {
+        for k in ["precision", "recall", "hits@1", "hits@10", "validity"] {
+            let v = r[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{k}: {r}");
+        }
+    }
+    for r in eval["search"]["rows"].as_array().unwrap() {
+        for k in ["mrr", "recall@1", "recall@10"] {
+            let v = r[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{k}: {r}");
+        }
+    }
+    for t in jsonl(&eval_dir.join("extracted.jsonl")) {
+        assert!(t["file"].as_str().unwrap().contains('/'), "{t}");
+        assert!(t["line"].as_u64().unwrap() > 0);
+        assert!(!t["text"].as_str().unwrap().is_empty());
+        assert!(t["held_out_edge"].is_boolean());
+        assert!(["calls", "raises", "returns", "inherits_from"]
+            .contains(&t["relation"].as_str().unwrap()));
+    }
+    // The ablation must be a --no-leaves run.
+    fails_with(&code_eval(&run), "not a run trained with --no-leaves");
+
     // Refusals, by name.
     fails_with(
         &lvmkit(&[

@@ -28,7 +28,7 @@ pub struct CodeDataOptions {
     #[arg(long, default_value_t = 0.05)]
     pub val_held_out: f64,
     /// Seed of the module split.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long = "split-seed", id = "split_seed", default_value_t = 42)]
     pub seed: u64,
 }
 

@@ -13,6 +13,11 @@
 //!   `syntax`: what they share (the per-file facts, tree-sitter helpers).
 //! - [`ontology`]: the domain/range rules, the ValidityScore check.
 //! - [`split`]: holding out whole modules before anything is trained.
+//! - [`corpus`]: GraphMERT's training data in this domain: a WordPiece vocabulary, one sequence
+//!   per entity of the training modules, seed triples injected at the entity's own name.
+//! - [`run`]: `lvmkit graphmert code train` (the one trainer GO uses) and opening a code run.
+//! - [`eval`]: `lvmkit graphmert code eval`: relation completion from the natural-language side,
+//!   code search and masked-token accuracy on held-out modules, next to their baselines.
 //! - [`data`]: `lvmkit graphmert code data`: the graph of some source trees with its split, the
 //!   files it writes, and the code-search task with its BM25 and sentence-encoder baselines.
 //!
@@ -108,10 +113,13 @@
 //! reason ([`CodeGraph::skipped`]); files with syntax errors are kept (tree-sitter recovers) and
 //! listed in [`CodeGraph::partial`].
 
+pub mod corpus;
 pub mod data;
+pub mod eval;
 pub mod graph;
 pub mod ontology;
 mod python;
+pub mod run;
 mod rust;
 pub mod split;
 mod syntax;

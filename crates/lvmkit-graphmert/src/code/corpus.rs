@@ -1,0 +1,321 @@
+//! GraphMERT's training data in the code domain: the same sequences, head occurrences and
+//! injected seed triples as on GO, with the domain's own vocabulary and relations.
+//!
+//! - **Vocabulary**: a WordPiece vocabulary (BERT's normaliser and pre-tokeniser, `##`
+//!   continuations, [PAD] [UNK] [CLS] [SEP] [MASK]) trained with `tokenizers` on the training
+//!   modules' text side (names, signatures, docs) and every entity's name.
+//! - **Sequences** (roots): one per module, class, function and method of the *training*
+//!   modules: its [`Entity::text`] (name, signature, doc; never the body), `[CLS] … [SEP]`, cut
+//!   to the layout's roots. Held-out and validation modules are never trained on.
+//! - **Heads**: each occurrence of the entity's own name in its roots (its first line, then the
+//!   signature, then any mention in the doc).
+//! - **Seed triples**: the training part's edges whose head is that entity, the tail being the
+//!   tail entity's simple name; injected by the paper's rule ([`crate::inject::inject`]: one
+//!   per occurrence, the rarest relation first).
+
+use super::data::CodeData;
+use super::split::Part;
+use super::{Entity, EntityKind, RELATIONS};
+use crate::chain::ChainLayout;
+use crate::go::Edge;
+use crate::inject::{inject, HeadOccurrence, InjectedTriple, InjectionReport, Sequence, Vocab};
+use crate::TrainingData;
+use anyhow::{bail, Result};
+use std::path::Path;
+use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainerBuilder};
+use tokenizers::normalizers::bert::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::{
+    AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper,
+    Tokenizer, TokenizerBuilder, TokenizerImpl,
+};
+
+const SPECIAL: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+
+/// Trains a WordPiece vocabulary of at most `size` tokens on `texts` (deterministic: the same
+/// texts give the same vocabulary).
+pub fn train_vocab(texts: &[String], size: usize) -> Result<Tokenizer> {
+    if size < SPECIAL.len() + 100 {
+        bail!(
+            "a vocabulary needs at least {} tokens, not {size}",
+            SPECIAL.len() + 100
+        );
+    }
+    if texts.is_empty() {
+        bail!("no text to train a vocabulary on");
+    }
+    let mut trainer = WordPieceTrainerBuilder::new()
+        .vocab_size(size)
+        .min_frequency(2)
+        .show_progress(false)
+        .special_tokens(
+            SPECIAL
+                .iter()
+                .map(|s| AddedToken::from(s.to_string(), true))
+                .collect(),
+        )
+        .build();
+    let mut typed: TokenizerImpl<
+        WordPiece,
+        NormalizerWrapper,
+        PreTokenizerWrapper,
+        PostProcessorWrapper,
+        DecoderWrapper,
+    > = TokenizerBuilder::new()
+        .with_model(WordPiece::default())
+        .with_normalizer(Some(
+            BertNormalizer::new(true, false, Some(false), true).into(),
+        ))
+        .with_pre_tokenizer(Some(BertPreTokenizer.into()))
+        .with_decoder(Some(WordPieceDecoder::default().into()))
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the tokenizer: {e}"))?;
+    typed
+        .train(&mut trainer, texts.iter())
+        .map_err(|e| anyhow::anyhow!("training the vocabulary failed: {e}"))?;
+    Ok(typed.into())
+}
+
+/// The code domain's GraphMERT data (see the module doc).
+pub struct CodeCorpus {
+    pub vocab: Vocab,
+    pub layout: ChainLayout,
+    pub sequences: Vec<Sequence>,
+    pub occurrences: Vec<HeadOccurrence>,
+    pub injected: Vec<InjectedTriple>,
+    pub report: InjectionReport,
+    /// Each entity's tail tokens (its simple name), by entity id.
+    pub tail_tokens: Vec<Vec<u32>>,
+}
+
+impl TrainingData for CodeCorpus {
+    fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+    fn layout(&self) -> ChainLayout {
+        self.layout
+    }
+    fn sequences(&self) -> &[Sequence] {
+        &self.sequences
+    }
+    fn injected(&self) -> &[InjectedTriple] {
+        &self.injected
+    }
+}
+
+/// Whether an entity gets a sequence: modules, classes, functions and methods (not externals).
+fn has_text(e: &Entity) -> bool {
+    e.kind != EntityKind::External
+}
+
+impl CodeCorpus {
+    /// A vocabulary of `vocab_size` trained on the training part's text, then [`Self::with_vocab`].
+    pub fn build(
+        d: &CodeData,
+        layout: ChainLayout,
+        vocab_size: usize,
+        min_per_relation: usize,
+    ) -> Result<Self> {
+        let g = &d.graph;
+        let texts: Vec<String> = g
+            .entities
+            .iter()
+            .filter(|e| has_text(e) && d.split.entity_part(e.id) == Part::Train)
+            .map(Entity::text)
+            .chain(g.entities.iter().map(|e| e.name.clone()))
+            .collect();
+        let tokenizer = train_vocab(&texts, vocab_size)?;
+        Self::with_vocab(d, layout, tokenizer, min_per_relation, Part::Train)
+    }
+
+    /// The data of one part of the split with a given vocabulary (a trained run's
+    /// `tokenizer.json`): its entities' sequences and its own edges injected. The training part
+    /// is what a run trains on; the held-out part is how masked-token accuracy is scored on
+    /// modules never seen.
+    pub fn with_vocab(
+        d: &CodeData,
+        layout: ChainLayout,
+        tokenizer: Tokenizer,
+        min_per_relation: usize,
+        part: Part,
+    ) -> Result<Self> {
+        if layout.roots < 8 || layout.leaves == 0 {
+            bail!("the chain layout needs at least 8 roots and 1 leaf, got {layout:?}");
+        }
+        let vocab = Vocab::from_tokenizer(tokenizer, "the code vocabulary")?;
+        let g = &d.graph;
+        let tail_tokens: Vec<Vec<u32>> = g
+            .entities
+            .iter()
+            .map(|e| vocab.tokens(&e.name))
+            .collect::<Result<_>>()?;
+        let mut sequences = Vec::new();
+        let mut occurrences = Vec::new();
+        for e in &g.entities {
+            if !has_text(e) || d.split.entity_part(e.id) != part {
+                continue;
+            }
+            let seq = sequence(&vocab, &layout, sequences.len(), e)?;
+            occurrences.extend(own_name(&seq, &tail_tokens[e.id as usize]));
+            sequences.push(seq);
+        }
+        let seed: Vec<Edge> = g
+            .edges
+            .iter()
+            .filter(|e| d.split.edge_part(g, e) == part)
+            .map(|e| Edge {
+                child: e.head,
+                relation: e.relation,
+                parent: e.tail,
+            })
+            .collect();
+        let (injected, report) = inject(
+            &occurrences,
+            &seed,
+            &tail_tokens,
+            &layout,
+            min_per_relation,
+            RELATIONS,
+        );
+        Ok(Self {
+            vocab,
+            layout,
+            sequences,
+            occurrences,
+            injected,
+            report,
+            tail_tokens,
+        })
+    }
+
+    /// OUT/tokenizer.json: the vocabulary, for extraction and for resuming.
+    pub fn save_vocab(&self, out: &Path) -> Result<()> {
+        let json = self
+            .vocab
+            .tokenizer
+            .to_string(false)
+            .map_err(|e| anyhow::anyhow!("cannot serialise the vocabulary: {e}"))?;
+        lvmkit_io::write_atomic(&out.join("tokenizer.json"), |w| {
+            w.write_all(json.as_bytes())?;
+            Ok(())
+        })
+    }
+}
+
+/// The roots of an entity's text: `[CLS]`, its tokens cut to fit, `[SEP]`, padding.
+pub fn sequence(vocab: &Vocab, layout: &ChainLayout, id: usize, e: &Entity) -> Result<Sequence> {
+    let text = e.text();
+    let mut tokens = vocab.tokens(&text)?;
+    tokens.truncate(layout.roots - 2);
+    let mut roots = Vec::with_capacity(layout.roots);
+    roots.push(vocab.cls);
+    roots.extend(&tokens);
+    roots.push(vocab.sep);
+    let len = roots.len();
+    roots.resize(layout.roots, vocab.pad);
+    Ok(Sequence {
+        id,
+        term: e.id,
+        text,
+        roots,
+        len,
+    })
+}
+
+/// Every occurrence of the entity's own name (its tokens, in a row) in its sequence's roots.
+pub fn own_name(seq: &Sequence, name: &[u32]) -> Vec<HeadOccurrence> {
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let real = &seq.roots[..seq.len];
+    (1..real.len().saturating_sub(name.len()))
+        .filter(|&i| real[i..i + name.len()] == *name)
+        .map(|root| HeadOccurrence {
+            seq: seq.id,
+            root,
+            len: name.len(),
+            term: seq.term,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::data::CodeData;
+    use crate::code::{hold_out_modules, CodeGraph};
+    use std::collections::BTreeMap;
+
+    fn data() -> CodeData {
+        let mut srcs: Vec<(String, String)> = Vec::new();
+        for i in 0..12 {
+            srcs.push((
+                format!("py/pkg{i}/reader.py"),
+                format!(
+                    "class ConfigError(ValueError):\n    \"\"\"A bad config.\"\"\"\n\n\
+                     def read_config(path) -> dict:\n    \"\"\"Read the config file at path; read_config raises ConfigError.\"\"\"\n    \
+                     if not path:\n        raise ConfigError(path)\n    return parse_text(open(path).read())\n\n\
+                     def parse_text(text):\n    \"\"\"Parse config text into a dict.\"\"\"\n    return dict(x.split('=') for x in text.splitlines())\n"
+                ),
+            ));
+        }
+        let refs: Vec<(&str, &str)> = srcs.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
+        let graph = CodeGraph::from_sources(&refs);
+        let split = hold_out_modules(&graph, 0.2, 0.1, 1);
+        CodeData {
+            graph,
+            split,
+            roots: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn sequences_are_the_training_text_and_triples_sit_at_the_own_name() {
+        let d = data();
+        let layout = ChainLayout {
+            roots: 32,
+            leaves: 7,
+        };
+        let c = CodeCorpus::build(&d, layout, 300, 1).unwrap();
+        assert!(!c.sequences.is_empty());
+        for s in &c.sequences {
+            assert_eq!(d.split.entity_part(s.term), Part::Train);
+            assert_eq!(s.roots.len(), 32);
+            assert_eq!(s.roots[0], c.vocab.cls);
+            assert_eq!(s.roots[s.len - 1], c.vocab.sep);
+            assert!(
+                !s.text.contains("splitlines"),
+                "no body in the roots: {}",
+                s.text
+            );
+        }
+        // read_config's own name is found twice (its name line and its signature) and once
+        // more in its doc; each occurrence carries at most one triple.
+        let read = c
+            .sequences
+            .iter()
+            .find(|s| d.graph.entity(s.term).name == "read_config")
+            .unwrap();
+        let occ: Vec<_> = c.occurrences.iter().filter(|o| o.seq == read.id).collect();
+        assert_eq!(occ.len(), 3, "{occ:?}");
+        let injected: Vec<_> = c.injected.iter().filter(|t| t.seq == read.id).collect();
+        assert!(!injected.is_empty());
+        let relations: Vec<&str> = injected
+            .iter()
+            .map(|t| RELATIONS[t.relation as usize])
+            .collect();
+        assert!(
+            relations.contains(&"raises") || relations.contains(&"returns"),
+            "{relations:?}"
+        );
+        for t in &c.injected {
+            assert_eq!(t.tail_tokens, c.tail_tokens[t.tail as usize]);
+            assert!(t.tail_tokens.len() <= 7);
+        }
+        // The vocabulary is the same when trained again.
+        let again = CodeCorpus::build(&d, layout, 300, 1).unwrap();
+        assert_eq!(again.vocab.size, c.vocab.size);
+        assert_eq!(again.sequences[3].roots, c.sequences[3].roots);
+    }
+}

@@ -1,0 +1,825 @@
+//! `lvmkit graphmert code eval`: what GraphMERT on code knows that a parser cannot read off the
+//! code, on modules it never saw.
+//!
+//! - **Relation completion from the natural-language side.** For each held-out function,
+//!   method or class with at least one `calls`/`raises`/`returns`/`inherits_from` edge, the
+//!   roots are its name, signature and doc (never its body); for each of those relations its
+//!   kind and language allow, leaf 0 of its own name's root is masked and H-GAT is told the
+//!   relation; tails are entity names whose tokens are all among the top-k at that leaf, ranked
+//!   by mean log-probability. Scored on the names of the held-out tails (precision over every
+//!   triple of a judged head, recall, Hits@1/10) and by the ontology (validity), next to a
+//!   text-only baseline (names the text mentions, relation by prior), a graph-only one (TransE
+//!   on the training edges) and an embedding one (tail names nearest the head's text with the
+//!   sentence encoder).
+//! - **Code search**: [`CodeData::search_task`]; GraphMERT ranks by the cosine of its mean
+//!   root states (query text vs code text), next to BM25 and the sentence encoder.
+//! - **MLM and MNM accuracy** on the held-out modules' sequences (their own edges in the
+//!   leaves), next to a run trained without leaves (`--ablation RUN`).
+
+use super::corpus::{own_name, sequence, CodeCorpus};
+use super::data::{CodeData, SearchRow};
+use super::run::CodeRun;
+use super::split::Part;
+use super::{CodeOntology, EntityKind, Lang, RELATIONS};
+use crate::evaluate::Scoring;
+use crate::go::Edge;
+use crate::model::{GraphBatch, Graphmert, TripleSlot};
+use crate::score::{score, Scored, Scores};
+use crate::search::{dense_ranks, SearchScores};
+use crate::split::SeedSplit;
+use crate::train::{evaluate_sequences, Metrics};
+use crate::transe::{TransE, TransEConfig};
+use anyhow::{bail, Result};
+use lvmkit_models::nn::Mode;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// The relations completed from the natural-language side.
+pub const TARGETS: [&str; 4] = ["calls", "raises", "returns", "inherits_from"];
+
+/// `graphmert code eval`'s settings (also its flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CodeEvalSettings {
+    /// Tokens read at the masked leaf.
+    #[arg(long, default_value_t = 20)]
+    pub top_k: usize,
+    /// Tails kept per (head, relation), for every system.
+    #[arg(long, default_value_t = 10)]
+    pub tails: usize,
+    /// Score at most this many heads (0: all), the first by id.
+    #[arg(long, default_value_t = 0)]
+    pub max_heads: usize,
+    /// The held-out modules (the reported numbers) or the validation ones.
+    #[arg(long, value_enum, default_value_t = Scoring::Test)]
+    pub on: Scoring,
+    /// TransE epochs for the graph-only baseline.
+    #[arg(long, default_value_t = 20)]
+    pub transe_epochs: usize,
+    /// Masked-token accuracy on at most this many held-out sequences (0: all).
+    #[arg(long, default_value_t = 2000)]
+    pub mlm_sequences: usize,
+    /// A run trained with --no-leaves: its MLM/MNM accuracy goes beside this run's.
+    #[arg(long, value_name = "RUN")]
+    pub ablation: Option<PathBuf>,
+}
+
+impl Default for CodeEvalSettings {
+    fn default() -> Self {
+        lvmkit_io::setting::defaults()
+    }
+}
+
+/// One predicted triple with its provenance.
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeTriple {
+    pub head: u32,
+    pub head_name: String,
+    pub relation: &'static str,
+    pub tail: String,
+    pub score: f64,
+    /// Whether it is one of the head's held-out edges (by tail name).
+    pub held_out_edge: bool,
+    /// Where the head is, and the text the roots held.
+    pub file: String,
+    pub line: u32,
+    pub text: String,
+    /// The top-k tokens at the masked leaf.
+    pub tokens: Vec<(String, f32)>,
+}
+
+/// A system's relation-completion row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelationRow {
+    pub name: &'static str,
+    pub precision: f64,
+    pub recall: f64,
+    #[serde(rename = "hits@1")]
+    pub hits_at_1: f64,
+    #[serde(rename = "hits@10")]
+    pub hits_at_10: f64,
+    pub validity: f64,
+    pub triples: usize,
+}
+
+/// A masked-token row.
+#[derive(Debug, Clone, Serialize)]
+pub struct MlmRow {
+    pub name: String,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+}
+
+/// Everything `graphmert code eval` measured (`eval.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeEvaluation {
+    pub on: Scoring,
+    pub heads: usize,
+    pub edges: usize,
+    pub relations: Vec<RelationRow>,
+    pub search: Vec<SearchRow>,
+    pub search_queries: usize,
+    pub search_documents: usize,
+    pub mlm: Vec<MlmRow>,
+    pub mlm_sequences: usize,
+}
+
+impl CodeEvaluation {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "on": self.on,
+            "relations": {"rows": self.relations, "heads": self.heads, "edges": self.edges},
+            "search": {"rows": self.search, "queries": self.search_queries, "documents": self.search_documents},
+            "mlm": {"rows": self.mlm, "sequences": self.mlm_sequences},
+        })
+    }
+}
+
+/// Tail names: every entity's simple name once, and which names may be tails of a relation
+/// for a head of a language (some entity of that name in the relation's range).
+struct Names {
+    names: Vec<String>,
+    id: HashMap<String, u32>,
+    of_entity: Vec<u32>,
+    /// (relation, language) → names allowed as tails.
+    allowed: HashMap<(u8, Lang), BTreeSet<u32>>,
+}
+
+impl Names {
+    fn new(d: &CodeData) -> Self {
+        let g = &d.graph;
+        let mut names = Vec::new();
+        let mut id = HashMap::new();
+        let of_entity = g
+            .entities
+            .iter()
+            .map(|e| {
+                *id.entry(e.name.clone()).or_insert_with(|| {
+                    names.push(e.name.clone());
+                    names.len() as u32 - 1
+                })
+            })
+            .collect::<Vec<u32>>();
+        let mut allowed: HashMap<(u8, Lang), BTreeSet<u32>> = HashMap::new();
+        for (r, rule) in super::ontology::RULES.iter().enumerate() {
+            for e in &g.entities {
+                if rule.langs.contains(&e.lang) && rule.pairs.iter().any(|p| p.1 == e.kind) {
+                    allowed
+                        .entry((r as u8, e.lang))
+                        .or_default()
+                        .insert(of_entity[e.id as usize]);
+                }
+            }
+        }
+        Self {
+            names,
+            id,
+            of_entity,
+            allowed,
+        }
+    }
+}
+
+/// The heads scored and their held-out target edges (tails as name ids), with the relations
+/// each head is asked about (those the training edges use for its kind and language).
+struct Task {
+    heads: Vec<u32>,
+    split: SeedSplit,
+    queries: Vec<(u32, u8)>,
+    /// Relation prior per (head kind, language): training edge counts.
+    prior: HashMap<(EntityKind, Lang, u8), usize>,
+}
+
+fn targets() -> Vec<u8> {
+    TARGETS
+        .iter()
+        .map(|t| super::relation_index(t).expect("targets are relations"))
+        .collect()
+}
+
+impl Task {
+    fn new(d: &CodeData, names: &Names, part: Part, max_heads: usize) -> Self {
+        let g = &d.graph;
+        let targets = targets();
+        let mut prior: HashMap<(EntityKind, Lang, u8), usize> = HashMap::new();
+        let mut truth: Vec<Edge> = Vec::new();
+        for e in &g.edges {
+            if !targets.contains(&e.relation) {
+                continue;
+            }
+            let h = g.entity(e.head);
+            match d.split.edge_part(g, e) {
+                Part::Train => *prior.entry((h.kind, h.lang, e.relation)).or_default() += 1,
+                p if p == part && d.split.entity_part(e.head) == part => truth.push(Edge {
+                    child: e.head,
+                    relation: e.relation,
+                    parent: names.of_entity[e.tail as usize],
+                }),
+                _ => {}
+            }
+        }
+        let mut heads: Vec<u32> = truth
+            .iter()
+            .map(|e| e.child)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if max_heads > 0 {
+            heads.truncate(max_heads);
+        }
+        let head_set: BTreeSet<u32> = heads.iter().copied().collect();
+        truth.retain(|e| head_set.contains(&e.child));
+        truth.sort_by_key(|e| (e.child, e.relation, e.parent));
+        truth.dedup();
+        let mut queries = Vec::new();
+        for &h in &heads {
+            let e = g.entity(h);
+            for &r in &targets {
+                if prior.get(&(e.kind, e.lang, r)).copied().unwrap_or(0) > 0 {
+                    queries.push((h, r));
+                }
+            }
+        }
+        Self {
+            heads,
+            split: SeedSplit {
+                held_out: truth,
+                held_out_heads: head_set,
+                ..Default::default()
+            },
+            queries,
+            prior,
+        }
+    }
+
+    fn row(
+        &self,
+        d: &CodeData,
+        names: &Names,
+        name: &'static str,
+        triples: &[Scored],
+    ) -> RelationRow {
+        let s: Scores = score(triples, &self.split);
+        // Validity: some entity of the tail's name makes the triple obey the ontology.
+        let mut by_name: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (e, &n) in names.of_entity.iter().enumerate() {
+            by_name.entry(n).or_default().push(e as u32);
+        }
+        let unique: BTreeSet<(u32, u8, u32)> = triples
+            .iter()
+            .map(|t| (t.head, t.relation, t.tail))
+            .collect();
+        let valid = unique
+            .iter()
+            .filter(|(h, r, t)| {
+                by_name
+                    .get(t)
+                    .into_iter()
+                    .flatten()
+                    .any(|&e| CodeOntology.valid(&d.graph, *h, *r, e))
+            })
+            .count();
+        RelationRow {
+            name,
+            precision: s.precision,
+            recall: s.recall,
+            hits_at_1: s.hits_at_1,
+            hits_at_10: s.hits_at_10,
+            validity: if unique.is_empty() {
+                0.0
+            } else {
+                valid as f64 / unique.len() as f64
+            },
+            triples: s.triples,
+        }
+    }
+}
+
+/// GraphMERT's completions: one masked leaf per (head, relation) query.
+fn graphmert_triples(
+    run: &CodeRun,
+    names: &Names,
+    task: &Task,
+    settings: &CodeEvalSettings,
+) -> Result<(Vec<Scored>, HashMap<(u32, u8, u32), Vec<(String, f32)>>)> {
+    let (model, corpus, d) = (&run.model, &run.corpus, &run.data);
+    let layout = model.config.layout;
+    let n = layout.nodes();
+    let vocab = &corpus.vocab;
+    // Names by their first token, per (relation, language), for the constrained tail search.
+    let name_tokens: Vec<Vec<u32>> = names
+        .names
+        .iter()
+        .map(|s| vocab.tokens(s))
+        .collect::<Result<_>>()?;
+    let mut by_first: HashMap<(u8, Lang), HashMap<u32, Vec<u32>>> = HashMap::new();
+    for (&key, allowed) in &names.allowed {
+        let m = by_first.entry(key).or_default();
+        for &nm in allowed {
+            let t = &name_tokens[nm as usize];
+            if !t.is_empty() && t.len() <= layout.leaves {
+                m.entry(t[0]).or_default().push(nm);
+            }
+        }
+    }
+    struct Query {
+        head: u32,
+        relation: u8,
+        roots: Vec<u32>,
+        len: usize,
+        root: usize,
+        head_len: usize,
+    }
+    let mut queries = Vec::new();
+    for &(h, r) in &task.queries {
+        let e = d.graph.entity(h);
+        let seq = sequence(vocab, &layout, 0, e)?;
+        let Some(o) = own_name(&seq, &corpus.tail_tokens[h as usize])
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        queries.push(Query {
+            head: h,
+            relation: r,
+            roots: seq.roots,
+            len: seq.len,
+            root: o.root,
+            head_len: o.len.min(model.config.max_head_len),
+        });
+    }
+    let run_chunk = |chunk: &[Query]| -> Result<Vec<(Scored, Vec<(String, f32)>)>> {
+        let mut tokens = Vec::with_capacity(chunk.len() * n);
+        let mut attend = Vec::with_capacity(chunk.len() * n);
+        let mut triples = Vec::new();
+        let mut positions = Vec::new();
+        for (b, q) in chunk.iter().enumerate() {
+            let mut tok = vec![vocab.pad; n];
+            let mut att = vec![0f32; n];
+            for i in 0..layout.roots {
+                tok[i] = q.roots[i];
+                att[i] = (i < q.len) as u8 as f32;
+            }
+            let leaf = layout.leaf(q.root, 0);
+            tok[leaf] = vocab.mask;
+            att[leaf] = 1.0;
+            tokens.extend(tok);
+            attend.extend(att);
+            triples.push(TripleSlot {
+                b,
+                root: q.root,
+                head_len: q.head_len,
+                relation: q.relation as usize,
+            });
+            positions.push((b * n + leaf) as u32);
+        }
+        let batch = GraphBatch {
+            batch: chunk.len(),
+            tokens,
+            attend,
+            triples,
+        };
+        let hidden = model.encode(&batch, &mut Mode::Eval)?;
+        let probs = lvmkit_models::ops::softmax_last(&model.token_logits(&hidden, &positions)?)?;
+        let probs: Vec<Vec<f32>> = probs.to_vec2()?;
+        let mut out = Vec::new();
+        for (q, p) in chunk.iter().zip(probs) {
+            let mut top: Vec<(u32, f32)> = p
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !vocab.special[*i])
+                .map(|(i, &v)| (i as u32, v))
+                .collect();
+            let k = settings.top_k.min(top.len()).max(1);
+            top.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+            top.truncate(k);
+            top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let in_top: HashMap<u32, f32> = top.iter().copied().collect();
+            let lang = d.graph.entity(q.head).lang;
+            let own = names.of_entity[q.head as usize];
+            let mut cands: Vec<(f64, u32)> = Vec::new();
+            let mut seen = HashSet::new();
+            let index = by_first.get(&(q.relation, lang));
+            for &(t0, _) in &top {
+                for &nm in index.and_then(|m| m.get(&t0)).into_iter().flatten() {
+                    if nm == own || !seen.insert(nm) {
+                        continue;
+                    }
+                    let toks = &name_tokens[nm as usize];
+                    if toks.iter().all(|t| in_top.contains_key(t)) {
+                        let lp = toks
+                            .iter()
+                            .map(|t| (in_top[t].max(1e-12) as f64).ln())
+                            .sum::<f64>()
+                            / toks.len() as f64;
+                        cands.push((lp, nm));
+                    }
+                }
+            }
+            cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let shown: Vec<(String, f32)> =
+                top.iter().map(|(t, p)| (vocab.decode(&[*t]), *p)).collect();
+            for &(lp, nm) in cands.iter().take(settings.tails) {
+                out.push((
+                    Scored {
+                        head: q.head,
+                        relation: q.relation,
+                        tail: nm,
+                        score: lp,
+                        seq: 0,
+                    },
+                    shown.clone(),
+                ));
+            }
+        }
+        Ok(out)
+    };
+    let parts: Vec<Result<Vec<(Scored, Vec<(String, f32)>)>>> =
+        queries.par_chunks(32).map(run_chunk).collect();
+    let mut triples = Vec::new();
+    let mut tokens = HashMap::new();
+    for p in parts {
+        for (s, t) in p? {
+            tokens.insert((s.head, s.relation, s.tail), t);
+            triples.push(s);
+        }
+    }
+    Ok((triples, tokens))
+}
+
+/// Names the head's text mentions (other than its own), each with the relation its kind and
+/// language most often have in training whose range allows the name; score = that share.
+fn text_only(d: &CodeData, names: &Names, task: &Task) -> Vec<Scored> {
+    let targets = targets();
+    let mut out = Vec::new();
+    for &h in &task.heads {
+        let e = d.graph.entity(h);
+        let own = names.of_entity[h as usize];
+        let text = e.text();
+        let mut seen = HashSet::new();
+        let words = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| w.len() > 1);
+        for (i, w) in words.enumerate() {
+            let Some(&nm) = names.id.get(w) else { continue };
+            if nm == own || !seen.insert(nm) {
+                continue;
+            }
+            let total: usize = targets
+                .iter()
+                .map(|&r| task.prior.get(&(e.kind, e.lang, r)).copied().unwrap_or(0))
+                .sum();
+            let best = targets
+                .iter()
+                .filter(|&&r| {
+                    names
+                        .allowed
+                        .get(&(r, e.lang))
+                        .is_some_and(|a| a.contains(&nm))
+                })
+                .map(|&r| {
+                    (
+                        task.prior.get(&(e.kind, e.lang, r)).copied().unwrap_or(0),
+                        r,
+                    )
+                })
+                .filter(|(c, _)| *c > 0)
+                .max_by_key(|&(c, r)| (c, std::cmp::Reverse(r)));
+            if let Some((c, r)) = best {
+                out.push(Scored {
+                    head: h,
+                    relation: r,
+                    tail: nm,
+                    score: c as f64 / total.max(1) as f64 - i as f64 * 1e-6,
+                    seq: 0,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// TransE on the training edges; for each query, the nearest tails whose names the relation
+/// allows, as names.
+fn graph_only(d: &CodeData, names: &Names, task: &Task, epochs: usize, seed: u64) -> Vec<Scored> {
+    let g = &d.graph;
+    let edges: Vec<Edge> = g
+        .edges
+        .iter()
+        .filter(|e| d.split.edge_part(g, e) == Part::Train)
+        .map(|e| Edge {
+            child: e.head,
+            relation: e.relation,
+            parent: e.tail,
+        })
+        .collect();
+    let (transe, _) = TransE::train_with_relations(
+        g.entities.len(),
+        RELATIONS.len(),
+        &edges,
+        &TransEConfig {
+            epochs,
+            seed,
+            ..Default::default()
+        },
+    );
+    task.queries
+        .par_iter()
+        .flat_map_iter(|&(h, r)| {
+            let lang = g.entity(h).lang;
+            let allowed = names.allowed.get(&(r, lang));
+            let mut cands: Vec<(f32, u32)> = g
+                .entities
+                .iter()
+                .filter(|t| {
+                    t.id != h
+                        && allowed.is_some_and(|a| a.contains(&names.of_entity[t.id as usize]))
+                })
+                .map(|t| (transe.distance(h, r, t.id), t.id))
+                .collect();
+            cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut seen = HashSet::new();
+            cands
+                .into_iter()
+                .filter(|(_, t)| seen.insert(names.of_entity[*t as usize]))
+                .take(10)
+                .map(|(dist, t)| Scored {
+                    head: h,
+                    relation: r,
+                    tail: names.of_entity[t as usize],
+                    score: -dist as f64,
+                    seq: 0,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The tail names nearest the head's text with the sentence encoder, among those the relation
+/// allows.
+fn embedding(
+    d: &CodeData,
+    names: &Names,
+    task: &Task,
+    encoder: &lvmkit_encode::SentenceEncoder,
+    tails: usize,
+) -> Result<Vec<Scored>> {
+    let opts = lvmkit_encode::EncodeOptions {
+        progress: true,
+        ..Default::default()
+    };
+    let texts: Vec<String> = task
+        .heads
+        .iter()
+        .map(|&h| d.graph.entity(h).text())
+        .collect();
+    let hv = encoder.encode(&texts, &opts)?;
+    let nv = encoder.encode(&names.names, &opts)?;
+    let dim = encoder.dim();
+    let row = |m: &[f32], i: usize| m[i * dim..(i + 1) * dim].to_vec();
+    let head_row: HashMap<u32, usize> = task
+        .heads
+        .iter()
+        .enumerate()
+        .map(|(i, &h)| (h, i))
+        .collect();
+    Ok(task
+        .queries
+        .par_iter()
+        .flat_map_iter(|&(h, r)| {
+            let e = d.graph.entity(h);
+            let own = names.of_entity[h as usize];
+            let q = row(&hv, head_row[&h]);
+            let mut cands: Vec<(f32, u32)> = names
+                .allowed
+                .get(&(r, e.lang))
+                .into_iter()
+                .flatten()
+                .filter(|&&nm| nm != own)
+                .map(|&nm| {
+                    (
+                        lvmkit_encode::cosine(&q, &nv[nm as usize * dim..(nm as usize + 1) * dim]),
+                        nm,
+                    )
+                })
+                .collect();
+            cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            cands
+                .into_iter()
+                .take(tails)
+                .map(|(c, nm)| Scored {
+                    head: h,
+                    relation: r,
+                    tail: nm,
+                    score: c as f64,
+                    seq: 0,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect())
+}
+
+/// Mean of the final states over each text's roots: GraphMERT's representation of a text.
+fn represent(model: &Graphmert, corpus: &CodeCorpus, texts: &[String]) -> Result<Vec<f32>> {
+    let layout = model.config.layout;
+    let n = layout.nodes();
+    let vocab = &corpus.vocab;
+    let parts: Vec<Result<Vec<f32>>> = texts
+        .par_chunks(32)
+        .map(|chunk| {
+            let mut tokens = Vec::with_capacity(chunk.len() * n);
+            let mut attend = Vec::with_capacity(chunk.len() * n);
+            let mut lens = Vec::new();
+            for t in chunk {
+                let mut ids = vocab.tokens(t)?;
+                ids.truncate(layout.roots - 2);
+                let mut tok = vec![vocab.pad; n];
+                let mut att = vec![0f32; n];
+                tok[0] = vocab.cls;
+                att[0] = 1.0;
+                for (i, &id) in ids.iter().enumerate() {
+                    tok[i + 1] = id;
+                    att[i + 1] = 1.0;
+                }
+                tok[ids.len() + 1] = vocab.sep;
+                att[ids.len() + 1] = 1.0;
+                lens.push(ids.len() + 2);
+                tokens.extend(tok);
+                attend.extend(att);
+            }
+            let batch = GraphBatch {
+                batch: chunk.len(),
+                tokens,
+                attend,
+                triples: Vec::new(),
+            };
+            let hidden: Vec<f32> = model
+                .encode(&batch, &mut Mode::Eval)?
+                .flatten_all()?
+                .to_vec1()?;
+            let d = model.config.hidden;
+            let mut out = Vec::with_capacity(chunk.len() * d);
+            for (b, &len) in lens.iter().enumerate() {
+                let mut mean = vec![0f32; d];
+                for i in 0..len {
+                    let row = &hidden[(b * n + i) * d..(b * n + i + 1) * d];
+                    mean.iter_mut()
+                        .zip(row)
+                        .for_each(|(m, x)| *m += x / len as f32);
+                }
+                out.extend(mean);
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// Scores a code run (see the module doc); writes OUT/eval.json and OUT/extracted.jsonl.
+pub fn evaluate(
+    data_dir: &lvmkit_sources::DataDir,
+    run: &CodeRun,
+    settings: &CodeEvalSettings,
+    out: &Path,
+) -> Result<CodeEvaluation> {
+    let _lock = lvmkit_io::OutputLock::acquire(out, "GraphMERT code output folder")?;
+    let d = &run.data;
+    let part = match settings.on {
+        Scoring::Test => Part::HeldOut,
+        Scoring::Val => Part::Val,
+    };
+    let names = Names::new(d);
+    let task = Task::new(d, &names, part, settings.max_heads);
+    if task.heads.is_empty() {
+        bail!("no {part:?} entity has a calls/raises/returns/inherits_from edge to complete");
+    }
+    tracing::info!(
+        "relation completion for {} heads ({} queries)",
+        task.heads.len(),
+        task.queries.len()
+    );
+    let encoder = lvmkit_encode::SentenceEncoder::load(&data_dir.default_encoder())?;
+    let (gm, tokens) = graphmert_triples(run, &names, &task, settings)?;
+    let systems: Vec<(&'static str, Vec<Scored>)> = vec![
+        ("graphmert", gm),
+        ("text_only", text_only(d, &names, &task)),
+        (
+            "graph_only",
+            graph_only(d, &names, &task, settings.transe_epochs, run.settings.seed),
+        ),
+        (
+            "embedding",
+            embedding(d, &names, &task, &encoder, settings.tails)?,
+        ),
+    ];
+    let relations = systems
+        .iter()
+        .map(|(n, t)| task.row(d, &names, n, t))
+        .collect();
+
+    // Code search.
+    let search = d.search_task(part)?;
+    let q = represent(&run.model, &run.corpus, &search.queries)?;
+    let docs = represent(&run.model, &run.corpus, &search.documents)?;
+    let ranks = dense_ranks(&q, &docs, run.model.config.hidden, &search.right);
+    let mut search_rows = vec![SearchRow {
+        name: "graphmert".into(),
+        scores: SearchScores::from_ranks(&ranks, search.documents.len()),
+    }];
+    search_rows.extend([
+        SearchRow {
+            name: "bm25".into(),
+            scores: search.bm25(),
+        },
+        SearchRow {
+            name: "encoder".into(),
+            scores: search.encoder(&encoder)?,
+        },
+    ]);
+
+    // Masked-token accuracy on the held-out modules' own sequences and edges.
+    let held = CodeCorpus::with_vocab(
+        d,
+        run.model.config.layout,
+        run.corpus.vocab.tokenizer.clone(),
+        1,
+        part,
+    )?;
+    let mut ids: Vec<usize> = (0..held.sequences.len()).collect();
+    if settings.mlm_sequences > 0 {
+        ids.truncate(settings.mlm_sequences);
+    }
+    let mut mlm = vec![MlmRow {
+        name: "graphmert".into(),
+        metrics: evaluate_sequences(&run.model, &held, &ids, &run.settings)?,
+    }];
+    if let Some(ablation) = &settings.ablation {
+        let other = CodeRun::open(data_dir, ablation)?;
+        if !other.options.run.no_leaves {
+            bail!(
+                "--ablation {}: not a run trained with --no-leaves",
+                ablation.display()
+            );
+        }
+        let held = CodeCorpus::with_vocab(
+            d,
+            other.model.config.layout,
+            other.corpus.vocab.tokenizer.clone(),
+            1,
+            part,
+        )?;
+        mlm.push(MlmRow {
+            name: "no_leaves".into(),
+            metrics: evaluate_sequences(&other.model, &held, &ids, &other.settings)?,
+        });
+    }
+
+    let evaluation = CodeEvaluation {
+        on: settings.on,
+        heads: task.heads.len(),
+        edges: task.split.held_out.len(),
+        relations,
+        search: search_rows,
+        search_queries: search.queries.len(),
+        search_documents: search.documents.len(),
+        mlm,
+        mlm_sequences: ids.len(),
+    };
+    std::fs::create_dir_all(out)?;
+    lvmkit_io::write_json_atomic(&out.join("eval.json"), &evaluation.to_json())?;
+    let truth: HashSet<(u32, u8, u32)> = task
+        .split
+        .held_out
+        .iter()
+        .map(|e| (e.child, e.relation, e.parent))
+        .collect();
+    lvmkit_io::write_atomic(&out.join("extracted.jsonl"), |w| {
+        for s in &systems[0].1 {
+            let e = d.graph.entity(s.head);
+            let row = CodeTriple {
+                head: s.head,
+                head_name: e.qualname.clone(),
+                relation: RELATIONS[s.relation as usize],
+                tail: names.names[s.tail as usize].clone(),
+                score: s.score,
+                held_out_edge: truth.contains(&(s.head, s.relation, s.tail)),
+                file: e.file.clone(),
+                line: e.line,
+                text: e.text(),
+                tokens: tokens
+                    .get(&(s.head, s.relation, s.tail))
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            writeln!(w, "{}", serde_json::to_string(&row)?)?;
+        }
+        Ok(())
+    })?;
+    Ok(evaluation)
+}

@@ -56,8 +56,9 @@ pub struct ExtractSettings {
     /// sets it; 0 keeps all.
     #[arg(long, default_value = "auto")]
     pub similarity: Similarity,
-    /// With --similarity auto: β is the similarity this share of true seed triples reach.
-    #[arg(long, default_value_t = 0.9)]
+    /// With --similarity auto: β is the similarity this share of true seed triples reach
+    /// (chosen with `graphmert tune` on the validation heads).
+    #[arg(long, default_value_t = 0.8)]
     pub keep: f64,
 }
 
@@ -445,14 +446,19 @@ pub fn evaluate(run: &TrainedRun, settings: &EvalSettings, out: &Path) -> Result
     std::fs::create_dir_all(out)?;
     let mut json = evaluation.to_json();
     json["on"] = serde_json::to_value(settings.on)?;
-    lvmkit_io::write_json_atomic(&out.join("eval.json"), &json)?;
+    // The validation heads' files never replace the test heads'.
+    let suffix = match settings.on {
+        Scoring::Test => "",
+        Scoring::Val => "_val",
+    };
+    lvmkit_io::write_json_atomic(&out.join(format!("eval{suffix}.json")), &json)?;
     let truth: BTreeSet<(u32, u8, u32)> = scored
         .split
         .held_out
         .iter()
         .map(|e| (e.child, e.relation, e.parent))
         .collect();
-    write_triples(out, "extracted", &extracted, Some(&truth))?;
+    write_triples(out, &format!("extracted{suffix}"), &extracted, Some(&truth))?;
     Ok(evaluation)
 }
 
@@ -461,6 +467,7 @@ struct Judged {
     heads: BTreeSet<u32>,
     split: crate::split::SeedSplit,
     occurrences: Vec<HeadOccurrence>,
+    edges: Vec<crate::go::Edge>,
 }
 
 impl Judged {
@@ -489,10 +496,24 @@ impl Judged {
             })
             .copied()
             .collect();
+        // What implied and graded precision may walk through: the whole ontology for the test
+        // heads; on the validation heads everything but the test heads' edges, so no choice
+        // made there sees a test edge.
+        let edges = match settings.on {
+            Scoring::Test => d.ontology.edges.clone(),
+            Scoring::Val => d
+                .ontology
+                .edges
+                .iter()
+                .filter(|e| !d.split.held_out_heads.contains(&e.child))
+                .copied()
+                .collect(),
+        };
         Self {
             heads,
             split,
             occurrences,
+            edges,
         }
     }
 
@@ -500,8 +521,8 @@ impl Judged {
         SystemRow {
             name,
             scores: score(triples, &self.split),
-            implied_precision: implied_precision(triples, &self.split, &d.ontology.edges),
-            graded_precision: graded_precision(triples, &self.split, &d.ontology.edges),
+            implied_precision: implied_precision(triples, &self.split, &self.edges),
+            graded_precision: graded_precision(triples, &self.split, &self.edges),
             validity: validity(d, triples),
         }
     }
@@ -611,7 +632,7 @@ pub fn tune(
     let d = &run.data;
     let scored = Judged::new(run, &settings);
     if scored.heads.is_empty() {
-        bail!("the run's data has no validation heads (graphmert data --val-held-out is 0)");
+        bail!("the run's data has no validation heads");
     }
     // Every candidate formed and scored by the encoder once; the filter (per --keep) and the
     // selection are redone per setting.
@@ -654,7 +675,12 @@ pub fn tune(
                                 .into_iter()
                                 .zip(best)
                                 .map(|((name, g), (_, b))| {
-                                    (name, if b > 0.0 { g / b } else { f64::INFINITY })
+                                    let ratio = match (g > 0.0, b > 0.0) {
+                                        (_, true) => g / b,
+                                        (true, false) => f64::INFINITY,
+                                        (false, false) => 1.0,
+                                    };
+                                    (name, ratio)
                                 });
                         let validity_ok = row.validity >= best[6].1;
                         let (worst_column, worst_ratio) = ratios

@@ -34,7 +34,7 @@ pub struct ExtractOptions {
     pub candidates: usize,
     /// Preference for specific tails: added to a tail's score per level of depth in the seed
     /// graph (is_a/part_of steps up to a root).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.5)]
     pub specificity: f64,
     /// Added to the score of a tail whose name the sequence itself contains.
     #[arg(long, default_value_t = 3.0)]
@@ -402,13 +402,28 @@ pub fn select(
     opts: &ExtractOptions,
 ) -> Vec<Extracted> {
     let mut out = Vec::new();
-    let same = |a: &Extracted, b: &Extracted| {
-        a.seq == b.seq && a.head == b.head && a.relation == b.relation
-    };
-    for group in candidates.chunk_by(|a, b| same(a, b)) {
+    // One query per (sequence, head, relation), whichever occurrence of the head formed a
+    // candidate; a tail formed twice keeps its likelier copy.
+    type Query<'a> = (usize, u32, &'a str);
+    let mut groups: Vec<(Query, Vec<&Extracted>)> = Vec::new();
+    let mut index: HashMap<Query, usize> = HashMap::new();
+    for x in candidates {
+        let key = (x.seq, x.head, x.relation.as_str());
+        let i = *index.entry(key).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        let group = &mut groups[i].1;
+        match group.iter_mut().find(|y| y.tail == x.tail) {
+            Some(y) if x.log_prob > y.log_prob => *y = x,
+            Some(_) => {}
+            None => group.push(x),
+        }
+    }
+    for (_, group) in &groups {
         let mut ranked: Vec<Extracted> = group
             .iter()
-            .map(|x| {
+            .map(|&x| {
                 let mut x = x.clone();
                 x.score = x.log_prob
                     + opts.specificity * hierarchy.depth(x.tail) as f64
@@ -422,7 +437,7 @@ pub fn select(
             })
             .collect();
         // A tail below the head in the seed graph would close a cycle: never kept.
-        let below_head: HashSet<u32> = match group.first() {
+        let below_head: HashSet<u32> = match group.first().copied() {
             Some(x) if x.relation == RELATIONS[0] || x.relation == RELATIONS[1] => {
                 let head = x.head;
                 ranked

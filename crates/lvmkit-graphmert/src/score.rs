@@ -160,8 +160,8 @@ pub fn implied_precision(extracted: &[Scored], split: &SeedSplit, edges: &[Edge]
 /// the fewest is_a/part_of steps from both up to a common ancestor in the full ontology
 /// (`edges`), 0 for the exact tail, 1 for a parent or child of it, 2 for a sibling or
 /// grandparent. A tail more than [`GRADED_MAX_STEPS`] steps away, or a relation the head has no
-/// held-out edge for, earns 0. So a true but more general parent earns part of a point, and an
-/// unrelated term none.
+/// held-out edge for, or a tail below the head itself, earns 0. So a true but more general
+/// parent earns part of a point, and an unrelated term none.
 pub fn graded_precision(extracted: &[Scored], split: &SeedSplit, edges: &[Edge]) -> f64 {
     const IS_A: Relation = 0;
     const PART_OF: Relation = 1;
@@ -210,6 +210,15 @@ pub fn graded_precision(extracted: &[Scored], split: &SeedSplit, edges: &[Edge])
         let Some(tails) = truth.get(&(h, r)) else {
             continue;
         };
+        // A tail below its own head (a cycle) would reach the held-out tail through the head's
+        // own edge: no credit.
+        if cache
+            .entry(t)
+            .or_insert_with(|| steps_up(t))
+            .contains_key(&h)
+        {
+            continue;
+        }
         let mut best = u32::MAX;
         for &want in tails {
             for term in [t, want] {

@@ -15,7 +15,7 @@ pub struct SeedSplit {
     pub held_out: Vec<Edge>,
     pub held_out_heads: BTreeSet<u32>,
     /// Edges of the validation heads: never injected and never scored with `held_out`; the
-    /// extraction settings are chosen on them (`graphmert eval --heads val`).
+    /// extraction settings are chosen on them (`graphmert tune`, `graphmert eval --on val`).
     #[serde(default)]
     pub val: Vec<Edge>,
     #[serde(default)]

@@ -42,7 +42,7 @@ pub struct TrainSettings {
     /// Warm up for this many steps instead of the --warmup share (the seeds' GraphMER-SE: 400);
     /// 0: use the share.
     #[arg(long, default_value_t = 0)]
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub warmup_steps: u64,
     /// Where the cosine decay ends, as a share of --lr.
     #[arg(long, default_value_t = 0.025)]
@@ -70,6 +70,10 @@ pub struct TrainSettings {
     #[serde(default = "default_shards")]
     #[arg(long, default_value_t = default_shards())]
     pub shards: usize,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn default_shards() -> usize {

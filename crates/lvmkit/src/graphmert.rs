@@ -302,6 +302,7 @@ fn tune(args: &TuneCmd) -> Result<()> {
     let (points, baselines) = ev::tune(&run, &args.settings, &args.grid, out)?;
     let mut t = Table::named(
         [
+            "keep",
             "tails",
             "specificity",
             "mention",
@@ -359,11 +360,18 @@ pub struct CodeDataCmd {
 }
 
 fn code_data(args: &CodeDataCmd) -> Result<()> {
-    use lvmkit_graphmert::code::{data::CodeData, split::Part};
+    use lvmkit_graphmert::code::data::CodeData;
     let data = args.data.dir();
     let started = std::time::Instant::now();
     let d = CodeData::build(&data, &args.options)?;
-    let s = d.write(&args.output)?;
+    let encoder = if args.baselines {
+        Some(lvmkit_encode::SentenceEncoder::load(
+            &data.default_encoder(),
+        )?)
+    } else {
+        None
+    };
+    let (s, task, rows) = d.write(&args.output, encoder.as_ref())?;
     println!(
         "{} files ({} lines, {} with syntax errors kept, {} skipped) read in {:.1} s; {} modules: {} held out, {} for validation ({:.1}% of entities held out); {} ontology violations",
         s.files,
@@ -395,27 +403,15 @@ fn code_data(args: &CodeDataCmd) -> Result<()> {
         row(&mut t, r, c);
     }
     print!("{}", t.markdown());
-    let task = d.search_task(Part::HeldOut)?;
-    lvmkit_io::write_atomic(&args.output.join("search.jsonl"), |w| {
-        for (q, &r) in task.queries.iter().zip(&task.right) {
-            let e = d.graph.entity(task.entities[r]);
-            let row = serde_json::json!({
-                "query": q, "entity": e.id, "qualname": e.qualname, "file": e.file, "line": e.line,
-            });
-            writeln!(w, "{row}")?;
-        }
-        Ok(())
-    })?;
     println!(
         "code search on the held-out modules: {} queries (docs' first sentences; {} left out, their code repeats them) over {} functions and methods",
         task.queries.len(),
         task.leaked,
         task.documents.len()
     );
-    if args.baselines {
+    if let Some(rows) = rows {
         let mut t = Table::named(["baseline", "MRR", "recall@1", "recall@10"]);
-        let encoder = lvmkit_encode::SentenceEncoder::load(&data.default_encoder())?;
-        for r in task.baselines(&encoder, &args.output)? {
+        for r in rows {
             let sc = r.scores;
             t.row([
                 r.name,

@@ -194,6 +194,8 @@ fn graphmert_runs_end_to_end_on_go() {
         "0,0.5",
         "--mention-grid",
         "0",
+        "--keep-grid",
+        "0.8,0.9",
     ]));
     assert!(
         stdout(&o).contains("best on the validation heads: --tails"),
@@ -205,12 +207,22 @@ fn graphmert_runs_end_to_end_on_go() {
             .unwrap();
     assert_eq!(tune["on"], "val");
     let points = tune["points"].as_array().unwrap();
-    assert_eq!(points.len(), 2 * 2 * 2);
-    let ratios: Vec<f64> = points
+    assert_eq!(points.len(), 2 * 2 * 2 * 2);
+    // Best first: validity at least the better baseline's, then the worst other column.
+    let keys: Vec<(bool, f64)> = points
         .iter()
-        .map(|p| p["worst_ratio"].as_f64().unwrap())
+        .map(|p| {
+            (
+                p["validity_ok"].as_bool().unwrap(),
+                p["worst_ratio"].as_f64().unwrap(),
+            )
+        })
         .collect();
-    assert!(ratios.windows(2).all(|w| w[0] >= w[1]), "{ratios:?}");
+    assert!(
+        keys.windows(2)
+            .all(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less)),
+        "{keys:?}"
+    );
     let val_dir = tmp.path().join("val");
     let o = ok(lvmkit(&[
         "graphmert",

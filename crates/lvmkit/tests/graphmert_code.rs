@@ -239,7 +239,10 @@ fn code_data_parses_real_source_slices_into_a_split_graph_with_provenance() {
         ["graphmert", "text_only", "graph_only", "embedding"]
     );
     assert_eq!(names("search"), ["graphmert", "bm25", "encoder"]);
-    assert_eq!(names("mlm"), ["graphmert", "no_leaves"]);
+    assert_eq!(
+        names("mlm"),
+        ["graphmert", "graphmert_without_leaves", "no_leaves"]
+    );
     for r in eval["relations"]["rows"].as_array().unwrap() {
         for k in ["precision", "recall", "hits@1", "hits@10", "validity"] {
             let v = r[k].as_f64().unwrap();

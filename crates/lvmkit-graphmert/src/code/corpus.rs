@@ -157,7 +157,7 @@ impl CodeCorpus {
                 continue;
             }
             let seq = sequence(&vocab, &layout, sequences.len(), e)?;
-            occurrences.extend(own_name(&seq, &tail_tokens[e.id as usize]));
+            occurrences.extend(own_name(&vocab, &seq, &tail_tokens[e.id as usize]));
             sequences.push(seq);
         }
         let seed: Vec<Edge> = g
@@ -223,14 +223,19 @@ pub fn sequence(vocab: &Vocab, layout: &ChainLayout, id: usize, e: &Entity) -> R
     })
 }
 
-/// Every occurrence of the entity's own name (its tokens, in a row) in its sequence's roots.
-pub fn own_name(seq: &Sequence, name: &[u32]) -> Vec<HeadOccurrence> {
+/// Every occurrence of the entity's own name (its tokens, in a row, as whole words: not the
+/// start of a longer word such as `get` in `getter`) in its sequence's roots.
+pub fn own_name(vocab: &Vocab, seq: &Sequence, name: &[u32]) -> Vec<HeadOccurrence> {
     if name.is_empty() {
         return Vec::new();
     }
     let real = &seq.roots[..seq.len];
     (1..real.len().saturating_sub(name.len()))
-        .filter(|&i| real[i..i + name.len()] == *name)
+        .filter(|&i| {
+            real[i..i + name.len()] == *name
+                && !vocab.continuation[real[i] as usize]
+                && !vocab.continuation[real[i + name.len()] as usize]
+        })
         .map(|root| HeadOccurrence {
             seq: seq.id,
             root,
@@ -252,12 +257,10 @@ mod tests {
         for i in 0..12 {
             srcs.push((
                 format!("py/pkg{i}/reader.py"),
-                format!(
-                    "class ConfigError(ValueError):\n    \"\"\"A bad config.\"\"\"\n\n\
+                "class ConfigError(ValueError):\n    \"\"\"A bad config.\"\"\"\n\n\
                      def read_config(path) -> dict:\n    \"\"\"Read the config file at path; read_config raises ConfigError.\"\"\"\n    \
                      if not path:\n        raise ConfigError(path)\n    return parse_text(open(path).read())\n\n\
-                     def parse_text(text):\n    \"\"\"Parse config text into a dict.\"\"\"\n    return dict(x.split('=') for x in text.splitlines())\n"
-                ),
+                     def parse_text(text):\n    \"\"\"Parse config text into a dict.\"\"\"\n    return dict(x.split('=') for x in text.splitlines())\n".to_string(),
             ));
         }
         let refs: Vec<(&str, &str)> = srcs.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();

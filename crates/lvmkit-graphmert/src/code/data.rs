@@ -76,12 +76,7 @@ impl CodeData {
             if !dir.is_dir() {
                 bail!("--source {}: not a folder", dir.display());
             }
-            let name = dir
-                .canonicalize()
-                .with_context(|| format!("--source {}", dir.display()))?
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = super::graph::root_name(dir);
             if let Some(other) = roots.insert(name.clone(), dir.clone()) {
                 bail!(
                     "--source {} and {} are both named {name:?}: give each source tree its own folder name",
@@ -151,8 +146,14 @@ impl CodeData {
     }
 
     /// OUT/entities.jsonl, OUT/edges.jsonl (each with its part of the split, edges with
-    /// their provenance) and OUT/summary.json, under the output lock.
-    pub fn write(&self, out: &Path) -> Result<CodeSummary> {
+    /// their provenance), OUT/summary.json and OUT/search.jsonl (the held-out code-search
+    /// queries), and with an encoder the code-search baselines (OUT/search_baselines.json), all
+    /// under one output lock.
+    pub fn write(
+        &self,
+        out: &Path,
+        baselines: Option<&lvmkit_encode::SentenceEncoder>,
+    ) -> Result<(CodeSummary, SearchTask, Option<Vec<SearchRow>>)> {
         let _lock = lvmkit_io::OutputLock::acquire(out, "GraphMERT code output folder")?;
         std::fs::create_dir_all(out)?;
         let g = &self.graph;
@@ -188,7 +189,22 @@ impl CodeData {
         })?;
         let summary = self.summary();
         lvmkit_io::write_json_atomic(&out.join("summary.json"), &summary)?;
-        Ok(summary)
+        let task = self.search_task(Part::HeldOut)?;
+        lvmkit_io::write_atomic(&out.join("search.jsonl"), |w| {
+            for (q, &r) in task.queries.iter().zip(&task.right) {
+                let e = g.entity(task.entities[r]);
+                let row = serde_json::json!({
+                    "query": q, "entity": e.id, "qualname": e.qualname, "file": e.file, "line": e.line,
+                });
+                writeln!(w, "{row}")?;
+            }
+            Ok(())
+        })?;
+        let rows = match baselines {
+            Some(encoder) => Some(task.baselines(encoder, out)?),
+            None => None,
+        };
+        Ok((summary, task, rows))
     }
 
     /// The source text of a parsed entity (its lines), read from its root.

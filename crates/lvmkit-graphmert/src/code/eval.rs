@@ -3,18 +3,23 @@
 //!
 //! - **Relation completion from the natural-language side.** For each held-out function,
 //!   method or class with at least one `calls`/`raises`/`returns`/`inherits_from` edge, the
-//!   roots are its name, signature and doc (never its body); for each of those relations its
-//!   kind and language allow, leaf 0 of its own name's root is masked and H-GAT is told the
-//!   relation; tails are entity names whose tokens are all among the top-k at that leaf, ranked
-//!   by mean log-probability. Scored on the names of the held-out tails (precision over every
-//!   triple of a judged head, recall, Hits@1/10) and by the ontology (validity), next to a
-//!   text-only baseline (names the text mentions, relation by prior), a graph-only one (TransE
-//!   on the training edges) and an embedding one (tail names nearest the head's text with the
-//!   sentence encoder).
+//!   roots are its name, signature and doc (never its body); for each of those relations that
+//!   training edges have for its kind and language, leaf 0 of its own name's root is masked and
+//!   H-GAT is told the relation; tails are entity names whose tokens are all among the top-k at
+//!   that leaf, ranked by mean log-probability. Scored on the names of the held-out tails
+//!   (precision over every triple of a judged head, recall, Hits@1/10; a tail with the head's
+//!   own name is left out of the truth and of every system) and by the ontology (validity:
+//!   every system proposes only names the relation's range allows, so it is 1 by construction
+//!   and says only that), next to a text-only baseline (names the text mentions, relation by
+//!   prior), a graph-only one (TransE on the training edges) and an embedding one (tail names
+//!   nearest the head's text with the sentence encoder); each system keeps `--tails` per
+//!   (head, relation).
 //! - **Code search**: [`CodeData::search_task`]; GraphMERT ranks by the cosine of its mean
 //!   root states (query text vs code text), next to BM25 and the sentence encoder.
 //! - **MLM and MNM accuracy** on the held-out modules' sequences (their own edges in the
-//!   leaves), next to a run trained without leaves (`--ablation RUN`).
+//!   leaves), and with `--ablation RUN` (a `--no-leaves` run of the same data) this run and the
+//!   ablation on the same sequences without leaves, masked alike: whether training with the
+//!   graph made a better model of the text.
 
 use super::corpus::{own_name, sequence, CodeCorpus};
 use super::data::{CodeData, SearchRow};
@@ -117,6 +122,8 @@ pub struct CodeEvaluation {
     pub on: Scoring,
     pub heads: usize,
     pub edges: usize,
+    /// The part's edges left out because their tail has the head's own name.
+    pub own_named_edges: usize,
     pub relations: Vec<RelationRow>,
     pub search: Vec<SearchRow>,
     pub search_queries: usize,
@@ -129,7 +136,7 @@ impl CodeEvaluation {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "on": self.on,
-            "relations": {"rows": self.relations, "heads": self.heads, "edges": self.edges},
+            "relations": {"rows": self.relations, "heads": self.heads, "edges": self.edges, "own_named_edges": self.own_named_edges},
             "search": {"rows": self.search, "queries": self.search_queries, "documents": self.search_documents},
             "mlm": {"rows": self.mlm, "sequences": self.mlm_sequences},
         })
@@ -189,6 +196,8 @@ struct Task {
     queries: Vec<(u32, u8)>,
     /// Relation prior per (head kind, language): training edge counts.
     prior: HashMap<(EntityKind, Lang, u8), usize>,
+    /// Edges of the part left out because their tail has the head's own name.
+    own_named: usize,
 }
 
 fn targets() -> Vec<u8> {
@@ -204,6 +213,7 @@ impl Task {
         let targets = targets();
         let mut prior: HashMap<(EntityKind, Lang, u8), usize> = HashMap::new();
         let mut truth: Vec<Edge> = Vec::new();
+        let mut own_named = 0;
         for e in &g.edges {
             if !targets.contains(&e.relation) {
                 continue;
@@ -211,11 +221,20 @@ impl Task {
             let h = g.entity(e.head);
             match d.split.edge_part(g, e) {
                 Part::Train => *prior.entry((h.kind, h.lang, e.relation)).or_default() += 1,
-                p if p == part && d.split.entity_part(e.head) == part => truth.push(Edge {
-                    child: e.head,
-                    relation: e.relation,
-                    parent: names.of_entity[e.tail as usize],
-                }),
+                p if p == part && d.split.entity_part(e.head) == part => {
+                    let tail = names.of_entity[e.tail as usize];
+                    // A tail named like its head (`__init__` calls a base's `__init__`) is left
+                    // out: no system names the head's own name.
+                    if tail == names.of_entity[e.head as usize] {
+                        own_named += 1;
+                    } else {
+                        truth.push(Edge {
+                            child: e.head,
+                            relation: e.relation,
+                            parent: tail,
+                        });
+                    }
+                }
                 _ => {}
             }
         }
@@ -250,6 +269,7 @@ impl Task {
             },
             queries,
             prior,
+            own_named,
         }
     }
 
@@ -296,13 +316,19 @@ impl Task {
     }
 }
 
+/// The top-k tokens at a masked leaf and their probabilities.
+type TopTokens = Vec<(String, f32)>;
+
+/// Each completed triple's top-k tokens.
+type TokensOf = HashMap<(u32, u8, u32), TopTokens>;
+
 /// GraphMERT's completions: one masked leaf per (head, relation) query.
 fn graphmert_triples(
     run: &CodeRun,
     names: &Names,
     task: &Task,
     settings: &CodeEvalSettings,
-) -> Result<(Vec<Scored>, HashMap<(u32, u8, u32), Vec<(String, f32)>>)> {
+) -> Result<(Vec<Scored>, TokensOf)> {
     let (model, corpus, d) = (&run.model, &run.corpus, &run.data);
     let layout = model.config.layout;
     let n = layout.nodes();
@@ -335,7 +361,7 @@ fn graphmert_triples(
     for &(h, r) in &task.queries {
         let e = d.graph.entity(h);
         let seq = sequence(vocab, &layout, 0, e)?;
-        let Some(o) = own_name(&seq, &corpus.tail_tokens[h as usize])
+        let Some(o) = own_name(vocab, &seq, &corpus.tail_tokens[h as usize])
             .into_iter()
             .next()
         else {
@@ -350,7 +376,7 @@ fn graphmert_triples(
             head_len: o.len.min(model.config.max_head_len),
         });
     }
-    let run_chunk = |chunk: &[Query]| -> Result<Vec<(Scored, Vec<(String, f32)>)>> {
+    let run_chunk = |chunk: &[Query]| -> Result<Vec<(Scored, TopTokens)>> {
         let mut tokens = Vec::with_capacity(chunk.len() * n);
         let mut attend = Vec::with_capacity(chunk.len() * n);
         let mut triples = Vec::new();
@@ -436,7 +462,7 @@ fn graphmert_triples(
         }
         Ok(out)
     };
-    let parts: Vec<Result<Vec<(Scored, Vec<(String, f32)>)>>> =
+    let parts: Vec<Result<Vec<(Scored, TopTokens)>>> =
         queries.par_chunks(32).map(run_chunk).collect();
     let mut triples = Vec::new();
     let mut tokens = HashMap::new();
@@ -451,7 +477,7 @@ fn graphmert_triples(
 
 /// Names the head's text mentions (other than its own), each with the relation its kind and
 /// language most often have in training whose range allows the name; score = that share.
-fn text_only(d: &CodeData, names: &Names, task: &Task) -> Vec<Scored> {
+fn text_only(d: &CodeData, names: &Names, task: &Task, tails: usize) -> Vec<Scored> {
     let targets = targets();
     let mut out = Vec::new();
     for &h in &task.heads {
@@ -459,6 +485,7 @@ fn text_only(d: &CodeData, names: &Names, task: &Task) -> Vec<Scored> {
         let own = names.of_entity[h as usize];
         let text = e.text();
         let mut seen = HashSet::new();
+        let mut per_relation: HashMap<u8, usize> = HashMap::new();
         let words = text
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
             .filter(|w| w.len() > 1);
@@ -488,6 +515,11 @@ fn text_only(d: &CodeData, names: &Names, task: &Task) -> Vec<Scored> {
                 .filter(|(c, _)| *c > 0)
                 .max_by_key(|&(c, r)| (c, std::cmp::Reverse(r)));
             if let Some((c, r)) = best {
+                let n = per_relation.entry(r).or_insert(0usize);
+                if *n >= tails {
+                    continue;
+                }
+                *n += 1;
                 out.push(Scored {
                     head: h,
                     relation: r,
@@ -503,7 +535,12 @@ fn text_only(d: &CodeData, names: &Names, task: &Task) -> Vec<Scored> {
 
 /// TransE on the training edges; for each query, the nearest tails whose names the relation
 /// allows, as names.
-fn graph_only(d: &CodeData, names: &Names, task: &Task, epochs: usize, seed: u64) -> Vec<Scored> {
+fn graph_only(
+    d: &CodeData,
+    names: &Names,
+    task: &Task,
+    (epochs, seed, tails): (usize, u64, usize),
+) -> Vec<Scored> {
     let g = &d.graph;
     let edges: Vec<Edge> = g
         .edges
@@ -529,13 +566,14 @@ fn graph_only(d: &CodeData, names: &Names, task: &Task, epochs: usize, seed: u64
         .par_iter()
         .flat_map_iter(|&(h, r)| {
             let lang = g.entity(h).lang;
+            let own = names.of_entity[h as usize];
             let allowed = names.allowed.get(&(r, lang));
             let mut cands: Vec<(f32, u32)> = g
                 .entities
                 .iter()
                 .filter(|t| {
-                    t.id != h
-                        && allowed.is_some_and(|a| a.contains(&names.of_entity[t.id as usize]))
+                    let nm = names.of_entity[t.id as usize];
+                    nm != own && allowed.is_some_and(|a| a.contains(&nm))
                 })
                 .map(|t| (transe.distance(h, r, t.id), t.id))
                 .collect();
@@ -544,7 +582,7 @@ fn graph_only(d: &CodeData, names: &Names, task: &Task, epochs: usize, seed: u64
             cands
                 .into_iter()
                 .filter(|(_, t)| seen.insert(names.of_entity[*t as usize]))
-                .take(10)
+                .take(tails)
                 .map(|(dist, t)| Scored {
                     head: h,
                     relation: r,
@@ -708,10 +746,15 @@ pub fn evaluate(
     let (gm, tokens) = graphmert_triples(run, &names, &task, settings)?;
     let systems: Vec<(&'static str, Vec<Scored>)> = vec![
         ("graphmert", gm),
-        ("text_only", text_only(d, &names, &task)),
+        ("text_only", text_only(d, &names, &task, settings.tails)),
         (
             "graph_only",
-            graph_only(d, &names, &task, settings.transe_epochs, run.settings.seed),
+            graph_only(
+                d,
+                &names,
+                &task,
+                (settings.transe_epochs, run.settings.seed, settings.tails),
+            ),
         ),
         (
             "embedding",
@@ -743,14 +786,24 @@ pub fn evaluate(
         },
     ]);
 
-    // Masked-token accuracy on the held-out modules' own sequences and edges.
-    let held = CodeCorpus::with_vocab(
+    // Masked-token accuracy on the part's own sequences, its edges in the leaves (only the
+    // relations the run injected in training). Every row is masked from this run's seed; the
+    // two rows without leaves draw the very same masks.
+    let kept: HashSet<u8> = run
+        .corpus
+        .report
+        .injected
+        .keys()
+        .filter_map(|r| super::relation_index(r))
+        .collect();
+    let mut held = CodeCorpus::with_vocab(
         d,
         run.model.config.layout,
         run.corpus.vocab.tokenizer.clone(),
         1,
         part,
     )?;
+    held.injected.retain(|t| kept.contains(&t.relation));
     let mut ids: Vec<usize> = (0..held.sequences.len()).collect();
     if settings.mlm_sequences > 0 {
         ids.truncate(settings.mlm_sequences);
@@ -767,16 +820,42 @@ pub fn evaluate(
                 ablation.display()
             );
         }
-        let held = CodeCorpus::with_vocab(
+        let (a, b) = (&other.options.data, &run.options.data);
+        if a.sources != b.sources
+            || a.seed != b.seed
+            || a.held_out != b.held_out
+            || a.val_held_out != b.val_held_out
+            || other.options.run.vocab_size != run.options.run.vocab_size
+        {
+            bail!(
+                "--ablation {}: made from other sources, split or vocabulary size than {}; train both with the same flags",
+                ablation.display(),
+                run.dir.display()
+            );
+        }
+        let mut bare = CodeCorpus::with_vocab(
+            d,
+            run.model.config.layout,
+            run.corpus.vocab.tokenizer.clone(),
+            1,
+            part,
+        )?;
+        bare.injected.clear();
+        mlm.push(MlmRow {
+            name: "graphmert_without_leaves".into(),
+            metrics: evaluate_sequences(&run.model, &bare, &ids, &run.settings)?,
+        });
+        let mut other_bare = CodeCorpus::with_vocab(
             d,
             other.model.config.layout,
             other.corpus.vocab.tokenizer.clone(),
             1,
             part,
         )?;
+        other_bare.injected.clear();
         mlm.push(MlmRow {
             name: "no_leaves".into(),
-            metrics: evaluate_sequences(&other.model, &held, &ids, &other.settings)?,
+            metrics: evaluate_sequences(&other.model, &other_bare, &ids, &run.settings)?,
         });
     }
 
@@ -784,6 +863,7 @@ pub fn evaluate(
         on: settings.on,
         heads: task.heads.len(),
         edges: task.split.held_out.len(),
+        own_named_edges: task.own_named,
         relations,
         search: search_rows,
         search_queries: search.queries.len(),
@@ -792,14 +872,22 @@ pub fn evaluate(
         mlm_sequences: ids.len(),
     };
     std::fs::create_dir_all(out)?;
-    lvmkit_io::write_json_atomic(&out.join("eval.json"), &evaluation.to_json())?;
+    // The validation part's files never replace the held-out part's.
+    let suffix = match settings.on {
+        Scoring::Test => "",
+        Scoring::Val => "_val",
+    };
+    lvmkit_io::write_json_atomic(
+        &out.join(format!("eval{suffix}.json")),
+        &evaluation.to_json(),
+    )?;
     let truth: HashSet<(u32, u8, u32)> = task
         .split
         .held_out
         .iter()
         .map(|e| (e.child, e.relation, e.parent))
         .collect();
-    lvmkit_io::write_atomic(&out.join("extracted.jsonl"), |w| {
+    lvmkit_io::write_atomic(&out.join(format!("extracted{suffix}.jsonl")), |w| {
         for s in &systems[0].1 {
             let e = d.graph.entity(s.head);
             let row = CodeTriple {

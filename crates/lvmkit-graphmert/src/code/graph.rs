@@ -12,6 +12,21 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path as FsPath, PathBuf};
 
+/// The name a source root's files are prefixed with in [`Entity::file`]: its folder name as
+/// given (or, for a path such as `.`, the folder it resolves to).
+pub fn root_name(root: &FsPath) -> String {
+    root.file_name()
+        .map(|n| n.to_os_string())
+        .or_else(|| {
+            root.canonicalize()
+                .ok()?
+                .file_name()
+                .map(|n| n.to_os_string())
+        })
+        .and_then(|n| n.to_str().map(String::from))
+        .unwrap_or_else(|| "root".to_string())
+}
+
 /// Entities and edges parsed from source trees.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CodeGraph {
@@ -159,17 +174,7 @@ fn list_sources(
             root.display()
         );
     }
-    let name = root
-        .file_name()
-        .map(|n| n.to_os_string())
-        .or_else(|| {
-            root.canonicalize()
-                .ok()?
-                .file_name()
-                .map(|n| n.to_os_string())
-        })
-        .and_then(|n| n.to_str().map(String::from))
-        .unwrap_or_else(|| "root".to_string());
+    let name = root_name(root);
     let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(root.to_path_buf(), Vec::new())];
     while let Some((dir, rel)) = stack.pop() {
         let mut entries: Vec<_> = std::fs::read_dir(&dir)

@@ -43,7 +43,7 @@ pub struct CodeRunFile {
 
 const FORMAT: &str = "lvmkit-graphmert-code-1";
 
-/// Trains GraphMERT on the code data of `data_opts` into `output`, then writes the vocabulary
+/// Trains GraphMERT on the code data of `data_opts` into `output`, with the vocabulary
 /// (`tokenizer.json`) and `code.json` beside the trainer's files. With `opts.resume`, the run's
 /// own vocabulary is read back.
 #[allow(clippy::too_many_arguments)]
@@ -67,6 +67,7 @@ pub fn train(
             || file.data.held_out != data_opts.held_out
             || file.data.val_held_out != data_opts.val_held_out
             || file.run.vocab_size != run_opts.vocab_size
+            || file.run.min_per_relation != run_opts.min_per_relation
             || file.run.no_leaves != run_opts.no_leaves
         {
             bail!(
@@ -87,16 +88,27 @@ pub fn train(
     if run_opts.no_leaves {
         corpus.injected.clear();
     }
+    // The vocabulary and how the data was made go beside the trainer's files before it starts,
+    // so an interrupted run resumes with them; never over a run this command may not replace.
+    if !opts.resume {
+        if !opts.force && output.join("config.json").exists() {
+            bail!(
+                "{} already holds a GraphMERT run: resume it, replace it with --force, or choose another --output",
+                output.display()
+            );
+        }
+        std::fs::create_dir_all(output)?;
+        corpus.save_vocab(output)?;
+        let file = CodeRunFile {
+            format: FORMAT.into(),
+            data: data_opts.clone(),
+            run: run_opts.clone(),
+        };
+        lvmkit_io::write_json_atomic(&output.join("code.json"), &file)?;
+    }
     let config = GraphmertConfig::preset(preset, corpus.vocab.size, RELATIONS.len());
     let (model, ps, history) =
         crate::train::train(&corpus, &config, settings, output, opts, report)?;
-    corpus.save_vocab(output)?;
-    let file = CodeRunFile {
-        format: FORMAT.into(),
-        data: data_opts.clone(),
-        run: run_opts.clone(),
-    };
-    lvmkit_io::write_json_atomic(&output.join("code.json"), &file)?;
     Ok((model, ps, history, corpus))
 }
 
@@ -127,6 +139,8 @@ fn read_run_file(run: &Path) -> Result<CodeRunFile> {
 
 /// A trained code run with its data, rebuilt from `code.json` and `tokenizer.json`.
 pub struct CodeRun {
+    /// The run folder.
+    pub dir: std::path::PathBuf,
     pub model: Graphmert,
     pub settings: TrainSettings,
     pub options: CodeRunFile,
@@ -156,6 +170,7 @@ impl CodeRun {
             );
         }
         Ok(Self {
+            dir: run.to_path_buf(),
             model,
             settings,
             options,

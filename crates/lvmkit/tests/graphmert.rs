@@ -198,7 +198,7 @@ fn graphmert_runs_end_to_end_on_go() {
         "0.8,0.9",
     ]));
     assert!(
-        stdout(&o).contains("best on the validation heads: --tails"),
+        stdout(&o).contains("best on the validation heads: --keep 0."),
         "{}",
         stdout(&o)
     );

@@ -223,7 +223,7 @@ fn graphmert_runs_end_to_end_on_go() {
             .all(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less)),
         "{keys:?}"
     );
-    let val_dir = tmp.path().join("val");
+    // Into the test evaluation's folder: the validation files sit beside the test ones.
     let o = ok(lvmkit(&[
         "graphmert",
         "eval",
@@ -232,7 +232,7 @@ fn graphmert_runs_end_to_end_on_go() {
         "--run",
         s(&run),
         "--output",
-        s(&val_dir),
+        s(&eval_dir),
         "--max-heads",
         "40",
         "--top-k",
@@ -241,13 +241,20 @@ fn graphmert_runs_end_to_end_on_go() {
         "1",
     ]));
     assert!(stdout(&o).contains("| graphmert |"), "{}", stdout(&o));
-    let heads = |dir: &Path| -> std::collections::BTreeSet<u64> {
-        jsonl(&dir.join("extracted.jsonl"))
+    let on = |file: &str| -> Value {
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(eval_dir.join(file)).unwrap()).unwrap();
+        v["on"].clone()
+    };
+    assert_eq!(on("eval.json"), "test");
+    assert_eq!(on("eval_val.json"), "val");
+    let heads = |file: &str| -> std::collections::BTreeSet<u64> {
+        jsonl(&eval_dir.join(file))
             .iter()
             .map(|t| t["head"].as_u64().unwrap())
             .collect()
     };
-    let (val_heads, test_heads) = (heads(&val_dir), heads(&eval_dir));
+    let (val_heads, test_heads) = (heads("extracted_val.jsonl"), heads("extracted.jsonl"));
     assert!(!val_heads.is_empty() && !test_heads.is_empty());
     assert!(val_heads.is_disjoint(&test_heads));
 

@@ -253,37 +253,14 @@ pub fn extract(
         let probs = lvmkit_models::ops::softmax_last(&model.token_logits(&hidden, &positions)?)?;
         let probs: Vec<Vec<f32>> = probs.to_vec2()?;
         for ((o, r), p) in chunk.iter().zip(probs) {
-            let mut top: Vec<(u32, f32)> = p
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !data.vocab.special[*i])
-                .map(|(i, &v)| (i as u32, v))
-                .collect();
-            let k = opts.top_k.min(top.len());
-            top.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
-            top.truncate(k);
-            top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let in_top: HashMap<u32, f32> = top.iter().copied().collect();
+            let top = top_tokens(&p, &data.vocab.special, opts.top_k);
             let tail_ns = &allowed[&(ns(o.term), *r)];
-            let mut cands: Vec<(f64, u32)> = Vec::new();
-            let mut seen = HashSet::new();
-            for &(t0, _) in &top {
-                for &term in by_token.get(&t0).into_iter().flatten() {
-                    if term == o.term || !tail_ns.contains(&ns(term)) || !seen.insert(term) {
-                        continue;
-                    }
-                    let toks = &names[term as usize];
-                    if toks.iter().all(|t| in_top.contains_key(t)) {
-                        let lp = toks
-                            .iter()
-                            .map(|t| (in_top[t].max(1e-12) as f64).ln())
-                            .sum::<f64>()
-                            / toks.len() as f64;
-                        cands.push((lp, term));
-                    }
-                }
-            }
-            cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let cands = form_tails(
+                &top,
+                |t0| by_token.get(&t0).map_or(&[][..], Vec::as_slice),
+                |term| &names[term as usize],
+                |term| term != o.term && tail_ns.contains(&ns(term)),
+            );
             let seq = &data.sequences[o.seq];
             for &(score, tail) in cands.iter().take(opts.candidates.max(opts.tails)) {
                 out.push(Extracted {
@@ -315,6 +292,54 @@ pub fn extract(
         out.extend(p?);
     }
     Ok(out)
+}
+
+/// The `k` likeliest tokens that are not special (at least one), likeliest first (ties: lower
+/// id first).
+pub fn top_tokens(probs: &[f32], special: &[bool], k: usize) -> Vec<(u32, f32)> {
+    let mut top: Vec<(u32, f32)> = probs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !special[*i])
+        .map(|(i, &v)| (i as u32, v))
+        .collect();
+    let k = k.min(top.len()).max(1);
+    top.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+    top.truncate(k);
+    top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    top
+}
+
+/// The paper's tail forming with a closed set of names: every name (found through
+/// `starting_with(first token)`) whose tokens are all among `top`, and that `keep` accepts,
+/// scored by the mean log-probability of its tokens; best first (ties: lower id first).
+pub fn form_tails<'a>(
+    top: &[(u32, f32)],
+    starting_with: impl Fn(u32) -> &'a [u32],
+    tokens_of: impl Fn(u32) -> &'a [u32],
+    keep: impl Fn(u32) -> bool,
+) -> Vec<(f64, u32)> {
+    let in_top: HashMap<u32, f32> = top.iter().copied().collect();
+    let mut cands: Vec<(f64, u32)> = Vec::new();
+    let mut seen = HashSet::new();
+    for &(t0, _) in top {
+        for &name in starting_with(t0) {
+            if !keep(name) || !seen.insert(name) {
+                continue;
+            }
+            let toks = tokens_of(name);
+            if toks.iter().all(|t| in_top.contains_key(t)) {
+                let lp = toks
+                    .iter()
+                    .map(|t| (in_top[t].max(1e-12) as f64).ln())
+                    .sum::<f64>()
+                    / toks.len() as f64;
+                cands.push((lp, name));
+            }
+        }
+    }
+    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    cands
 }
 
 /// Where each term sits in the seed graph's is_a/part_of hierarchy: its parents and its depth

@@ -27,6 +27,7 @@ use super::run::CodeRun;
 use super::split::Part;
 use super::{CodeOntology, EntityKind, Lang, RELATIONS};
 use crate::evaluate::Scoring;
+use crate::extract::{form_tails, top_tokens};
 use crate::go::Edge;
 use crate::model::{GraphBatch, Graphmert, TripleSlot};
 use crate::score::{score, Scored, Scores};
@@ -412,39 +413,20 @@ fn graphmert_triples(
         let probs: Vec<Vec<f32>> = probs.to_vec2()?;
         let mut out = Vec::new();
         for (q, p) in chunk.iter().zip(probs) {
-            let mut top: Vec<(u32, f32)> = p
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !vocab.special[*i])
-                .map(|(i, &v)| (i as u32, v))
-                .collect();
-            let k = settings.top_k.min(top.len()).max(1);
-            top.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
-            top.truncate(k);
-            top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let in_top: HashMap<u32, f32> = top.iter().copied().collect();
+            let top = top_tokens(&p, &vocab.special, settings.top_k);
             let lang = d.graph.entity(q.head).lang;
             let own = names.of_entity[q.head as usize];
-            let mut cands: Vec<(f64, u32)> = Vec::new();
-            let mut seen = HashSet::new();
             let index = by_first.get(&(q.relation, lang));
-            for &(t0, _) in &top {
-                for &nm in index.and_then(|m| m.get(&t0)).into_iter().flatten() {
-                    if nm == own || !seen.insert(nm) {
-                        continue;
-                    }
-                    let toks = &name_tokens[nm as usize];
-                    if toks.iter().all(|t| in_top.contains_key(t)) {
-                        let lp = toks
-                            .iter()
-                            .map(|t| (in_top[t].max(1e-12) as f64).ln())
-                            .sum::<f64>()
-                            / toks.len() as f64;
-                        cands.push((lp, nm));
-                    }
-                }
-            }
-            cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let cands = form_tails(
+                &top,
+                |t0| {
+                    index
+                        .and_then(|m| m.get(&t0))
+                        .map_or(&[][..], Vec::as_slice)
+                },
+                |nm| &name_tokens[nm as usize],
+                |nm| nm != own,
+            );
             let shown: Vec<(String, f32)> =
                 top.iter().map(|(t, p)| (vocab.decode(&[*t]), *p)).collect();
             for &(lp, nm) in cands.iter().take(settings.tails) {

@@ -20,21 +20,36 @@ use crate::chain::ChainLayout;
 use crate::go::Edge;
 use crate::inject::{inject, HeadOccurrence, InjectedTriple, InjectionReport, Sequence, Vocab};
 use crate::TrainingData;
+use ahash::AHashMap;
 use anyhow::{bail, Result};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::path::Path;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
-use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainerBuilder};
+use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::{
-    AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper,
+    AddedToken, DecoderWrapper, NormalizedString, Normalizer, NormalizerWrapper, OffsetReferential,
+    OffsetType, PostProcessorWrapper, PreTokenizedString, PreTokenizer, PreTokenizerWrapper,
     Tokenizer, TokenizerBuilder, TokenizerImpl,
 };
 
 const SPECIAL: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
 /// Trains a WordPiece vocabulary of at most `size` tokens on `texts` (deterministic: the same
-/// texts give the same vocabulary).
+/// texts give the same vocabulary, on any machine and thread count).
+///
+/// The words are split by the tokenizer's own normaliser and pre-tokeniser (BERT's), and the
+/// vocabulary is learnt the way `tokenizers`' `WordPieceTrainer` learns it: the alphabet, its
+/// `##` continuations, then the most frequent adjacent pair merged until the vocabulary is full
+/// (pairs seen fewer than twice are never merged). The merge loop is lvmkit's own because the
+/// crate's trainer (0.23) numbers the `##` continuations in hash-map order and breaks ties
+/// between equally frequent pairs by those numbers, so two trainings on the same text can give
+/// different vocabularies (huggingface/tokenizers#1794). Here the alphabet and its
+/// continuations are numbered by code point and ties go to the pair with the smaller numbers,
+/// so each step is fixed by the text alone. The model, normaliser, pre-tokeniser and decoder
+/// are `tokenizers`' own.
 pub fn train_vocab(texts: &[String], size: usize) -> Result<Tokenizer> {
     if size < SPECIAL.len() + 100 {
         bail!(
@@ -45,17 +60,34 @@ pub fn train_vocab(texts: &[String], size: usize) -> Result<Tokenizer> {
     if texts.is_empty() {
         bail!("no text to train a vocabulary on");
     }
-    let mut trainer = WordPieceTrainerBuilder::new()
-        .vocab_size(size)
-        .min_frequency(2)
-        .show_progress(false)
-        .special_tokens(
-            SPECIAL
-                .iter()
-                .map(|s| AddedToken::from(s.to_string(), true))
-                .collect(),
-        )
-        .build();
+    let normalizer: NormalizerWrapper = BertNormalizer::new(true, false, Some(false), true).into();
+    let pre_tokenizer: PreTokenizerWrapper = BertPreTokenizer.into();
+    let mut words: BTreeMap<String, u64> = BTreeMap::new();
+    for text in texts {
+        let mut normalized = NormalizedString::from(text.as_str());
+        normalizer
+            .normalize(&mut normalized)
+            .map_err(|e| anyhow::anyhow!("cannot normalise the text {text:?}: {e}"))?;
+        let mut pre = PreTokenizedString::from(normalized);
+        pre_tokenizer
+            .pre_tokenize(&mut pre)
+            .map_err(|e| anyhow::anyhow!("cannot split the text {text:?}: {e}"))?;
+        for (word, _, _) in pre.get_splits(OffsetReferential::Original, OffsetType::Byte) {
+            *words.entry(word.to_string()).or_default() += 1;
+        }
+    }
+    let tokens = learn_wordpiece(&words, size, 2);
+    let vocab: AHashMap<String, u32> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(id, token)| (token, id as u32))
+        .collect();
+    let model = WordPiece::builder()
+        .vocab(vocab)
+        .unk_token("[UNK]".to_string())
+        .continuing_subword_prefix(CONTINUATION.to_string())
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the WordPiece model: {e}"))?;
     let mut typed: TokenizerImpl<
         WordPiece,
         NormalizerWrapper,
@@ -63,18 +95,145 @@ pub fn train_vocab(texts: &[String], size: usize) -> Result<Tokenizer> {
         PostProcessorWrapper,
         DecoderWrapper,
     > = TokenizerBuilder::new()
-        .with_model(WordPiece::default())
-        .with_normalizer(Some(
-            BertNormalizer::new(true, false, Some(false), true).into(),
-        ))
-        .with_pre_tokenizer(Some(BertPreTokenizer.into()))
+        .with_model(model)
+        .with_normalizer(Some(normalizer))
+        .with_pre_tokenizer(Some(pre_tokenizer))
         .with_decoder(Some(WordPieceDecoder::default().into()))
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build the tokenizer: {e}"))?;
+    let special: Vec<AddedToken> = SPECIAL
+        .iter()
+        .map(|s| AddedToken::from(s.to_string(), true))
+        .collect();
     typed
-        .train(&mut trainer, texts.iter())
-        .map_err(|e| anyhow::anyhow!("training the vocabulary failed: {e}"))?;
+        .add_special_tokens(special)
+        .map_err(|e| anyhow::anyhow!("cannot add the special tokens: {e}"))?;
     Ok(typed.into())
+}
+
+const CONTINUATION: &str = "##";
+
+/// The WordPiece merge loop over word counts: returns the vocabulary in id order (the special
+/// tokens, the alphabet by code point, its `##` continuations by code point, then one token per
+/// merge), at most `size` tokens.
+fn learn_wordpiece(words: &BTreeMap<String, u64>, size: usize, min_frequency: u64) -> Vec<String> {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut add = |token: String, tokens: &mut Vec<String>| -> u32 {
+        *ids.entry(token.clone()).or_insert_with(|| {
+            tokens.push(token);
+            tokens.len() as u32 - 1
+        })
+    };
+    for s in SPECIAL {
+        add(s.to_string(), &mut tokens);
+    }
+    let mut first: BTreeSet<char> = BTreeSet::new();
+    let mut rest: BTreeSet<char> = BTreeSet::new();
+    for word in words.keys() {
+        let mut chars = word.chars();
+        first.extend(chars.next());
+        rest.extend(chars);
+    }
+    first.extend(rest.iter().copied());
+    let mut alphabet: HashMap<String, u32> = HashMap::new();
+    for c in &first {
+        alphabet.insert(c.to_string(), add(c.to_string(), &mut tokens));
+    }
+    for c in &rest {
+        let s = format!("{CONTINUATION}{c}");
+        alphabet.insert(s.clone(), add(s, &mut tokens));
+    }
+    let counts: Vec<u64> = words.values().copied().collect();
+    let mut symbols: Vec<Vec<u32>> = words
+        .keys()
+        .map(|word| {
+            word.chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    let s = if i == 0 {
+                        c.to_string()
+                    } else {
+                        format!("{CONTINUATION}{c}")
+                    };
+                    alphabet[&s]
+                })
+                .collect()
+        })
+        .collect();
+    type Pair = (u32, u32);
+    let mut pair_counts: HashMap<Pair, u64> = HashMap::new();
+    let mut containing: HashMap<Pair, Vec<usize>> = HashMap::new();
+    for (w, sym) in symbols.iter().enumerate() {
+        for p in sym.windows(2) {
+            *pair_counts.entry((p[0], p[1])).or_default() += counts[w];
+            containing.entry((p[0], p[1])).or_default().push(w);
+        }
+    }
+    // Most frequent first; among equals the smaller pair (the order the crate uses).
+    let mut queue: BinaryHeap<(u64, Reverse<Pair>)> = pair_counts
+        .iter()
+        .map(|(&pair, &count)| (count, Reverse(pair)))
+        .collect();
+    while tokens.len() < size {
+        let Some((count, Reverse(pair))) = queue.pop() else {
+            break;
+        };
+        let now = pair_counts.get(&pair).copied().unwrap_or(0);
+        if now != count {
+            if now > 0 {
+                queue.push((now, Reverse(pair)));
+            }
+            continue;
+        }
+        if count < min_frequency.max(1) {
+            break;
+        }
+        let right = tokens[pair.1 as usize].as_str();
+        let merged = format!(
+            "{}{}",
+            tokens[pair.0 as usize],
+            right.strip_prefix(CONTINUATION).unwrap_or(right)
+        );
+        let id = add(merged, &mut tokens);
+        let mut places = containing.remove(&pair).unwrap_or_default();
+        places.sort_unstable();
+        places.dedup();
+        let mut grown: BTreeSet<Pair> = BTreeSet::new();
+        for w in places {
+            let sym = &mut symbols[w];
+            if !sym.windows(2).any(|p| (p[0], p[1]) == pair) {
+                continue;
+            }
+            for p in sym.windows(2) {
+                *pair_counts.get_mut(&(p[0], p[1])).expect("counted") -= counts[w];
+            }
+            let mut out = Vec::with_capacity(sym.len());
+            let mut i = 0;
+            while i < sym.len() {
+                if i + 1 < sym.len() && (sym[i], sym[i + 1]) == pair {
+                    out.push(id);
+                    i += 2;
+                } else {
+                    out.push(sym[i]);
+                    i += 1;
+                }
+            }
+            *sym = out;
+            for p in sym.windows(2) {
+                let key = (p[0], p[1]);
+                *pair_counts.entry(key).or_default() += counts[w];
+                if p[0] == id || p[1] == id {
+                    containing.entry(key).or_default().push(w);
+                    grown.insert(key);
+                }
+            }
+        }
+        for key in grown {
+            queue.push((pair_counts[&key], Reverse(key)));
+        }
+    }
+    tokens
 }
 
 /// The code domain's GraphMERT data (see the module doc).
@@ -320,5 +479,39 @@ mod tests {
         let again = CodeCorpus::build(&d, layout, 300, 1).unwrap();
         assert_eq!(again.vocab.size, c.vocab.size);
         assert_eq!(again.sequences[3].roots, c.sequences[3].roots);
+    }
+
+    #[test]
+    fn the_vocabulary_is_learnt_the_same_way_every_time() {
+        // Many equally frequent pairs: the crate's trainer could break these ties differently
+        // from one training to the next (huggingface/tokenizers#1794).
+        let texts: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    "read_config parse_text ab ba cd dc ef fe x{i} y{} zq qz",
+                    i % 7
+                )
+            })
+            .collect();
+        let first = train_vocab(&texts, 160).unwrap();
+        let json = first.to_string(false).unwrap();
+        for _ in 0..8 {
+            assert_eq!(
+                train_vocab(&texts, 160).unwrap().to_string(false).unwrap(),
+                json
+            );
+        }
+        let vocab = first.get_vocab(true);
+        for (i, s) in SPECIAL.iter().enumerate() {
+            assert_eq!(vocab[*s], i as u32, "{s}");
+        }
+        // Whole frequent words are merged; a word seen once is not (min frequency 2).
+        for token in ["read", "config", "parse", "text", "ab", "##b"] {
+            assert!(vocab.contains_key(token), "{token} missing");
+        }
+        let enc = first.encode("Read_config QZ", false).unwrap();
+        assert_eq!(enc.get_tokens(), ["read", "_", "config", "qz"]);
+        // The vocabulary stops at its size.
+        assert!(train_vocab(&texts, 110).unwrap().get_vocab_size(true) <= 110);
     }
 }

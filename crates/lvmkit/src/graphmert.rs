@@ -67,6 +67,16 @@ pub enum CodeCommand {
     /// function) next to BM25 and the sentence encoder; MLM/MNM accuracy, beside a --no-leaves
     /// run with --ablation. Prints the tables; writes OUTPUT/eval.json and extracted.jsonl.
     Eval(CodeEvalCmd),
+    /// Complete the calls/raises/returns/inherits_from tails of every function, method and
+    /// class of the held-out modules (`--on val`: the validation ones) from its name,
+    /// signature and doc. Writes OUTPUT/triples.jsonl (each with file, line, the text and the
+    /// top-k tokens) and extract.json.
+    Extract(CodeEvalCmd),
+    /// Choose --mention and --min-score for `code eval` and `code extract` on the validation
+    /// modules (never the held-out ones): every setting of the grid next to the three
+    /// baselines, ordered by GraphMERT's worst column relative to the best baseline on it.
+    /// Writes OUTPUT/tune.json.
+    Tune(CodeTuneCmd),
 }
 
 pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
@@ -79,6 +89,8 @@ pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
         GraphmertCommand::Code(CodeCommand::Data(a)) => code_data(a),
         GraphmertCommand::Code(CodeCommand::Train(a)) => code_train(a),
         GraphmertCommand::Code(CodeCommand::Eval(a)) => code_eval(a),
+        GraphmertCommand::Code(CodeCommand::Extract(a)) => code_extract(a),
+        GraphmertCommand::Code(CodeCommand::Tune(a)) => code_tune(a),
     }
 }
 
@@ -611,5 +623,89 @@ fn code_eval(args: &CodeEvalCmd) -> Result<()> {
     }
     print!("{}", t.markdown());
     println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn code_extract(args: &CodeEvalCmd) -> Result<()> {
+    let data = args.data.dir();
+    let run = lvmkit_graphmert::code::run::CodeRun::open(&data, &args.run)?;
+    let out = args.output.as_deref().unwrap_or(&args.run);
+    let x = lvmkit_graphmert::code::eval::extract(&run, &args.settings, out)?;
+    println!(
+        "{} heads, {} (head, relation) queries: {} triples ({} of them the modules' own edges); --mention {} --min-score {}",
+        x.heads, x.queries, x.triples, x.held_out_edges_recovered, x.choice.mention, x.choice.min_score
+    );
+    println!(
+        "wrote {}",
+        out.join("triples.jsonl (+ extract.json)").display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct CodeTuneCmd {
+    #[command(flatten)]
+    pub eval: CodeEvalCmd,
+    #[command(flatten)]
+    pub grid: lvmkit_graphmert::code::eval::CodeTuneGrid,
+    /// Settings shown (best first).
+    #[arg(long, default_value_t = 10)]
+    pub show: usize,
+}
+
+fn code_tune(args: &CodeTuneCmd) -> Result<()> {
+    let a = &args.eval;
+    let data = a.data.dir();
+    let run = lvmkit_graphmert::code::run::CodeRun::open(&data, &a.run)?;
+    let out = a.output.as_deref().unwrap_or(&a.run);
+    let (points, baselines) =
+        lvmkit_graphmert::code::eval::tune(&data, &run, &a.settings, &args.grid, out)?;
+    let f = |x: f64| format!("{x:.4}");
+    let mut t = Table::named([
+        "system",
+        "mention",
+        "min score",
+        "worst vs baselines",
+        "precision",
+        "recall",
+        "Hits@1",
+        "Hits@10",
+        "triples",
+    ]);
+    for b in &baselines {
+        t.row([
+            b.name.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            f(b.precision),
+            f(b.recall),
+            f(b.hits_at_1),
+            f(b.hits_at_10),
+            b.triples.to_string(),
+        ]);
+    }
+    for p in points.iter().take(args.show) {
+        let r = &p.row;
+        t.row([
+            "graphmert".to_string(),
+            p.choice.mention.to_string(),
+            p.choice.min_score.to_string(),
+            format!("{:.3} ({})", p.worst_ratio, p.worst_column),
+            f(r.precision),
+            f(r.recall),
+            f(r.hits_at_1),
+            f(r.hits_at_10),
+            r.triples.to_string(),
+        ]);
+    }
+    print!("{}", t.markdown());
+    if let Some(b) = points.first() {
+        println!(
+            "best on the validation modules: --mention {} --min-score {}",
+            b.choice.mention, b.choice.min_score
+        );
+    }
+    println!("wrote {}", out.join("tune.json").display());
     Ok(())
 }

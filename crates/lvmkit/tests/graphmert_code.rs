@@ -266,6 +266,101 @@ fn code_data_parses_real_source_slices_into_a_split_graph_with_provenance() {
     // The ablation must be a --no-leaves run.
     fails_with(&code_eval(&run), "not a run trained with --no-leaves");
 
+    // tune chooses --mention and --min-score on the validation modules; every point beside
+    // the three baselines, best first.
+    let tune_dir = tmp.path().join("tune");
+    let o = ok(lvmkit(&[
+        "graphmert",
+        "code",
+        "tune",
+        "--run",
+        s(&run),
+        "--output",
+        s(&tune_dir),
+        "--transe-epochs",
+        "1",
+        "--mention-grid",
+        "off,2",
+        "--min-score-grid",
+        "-1000,-3",
+    ]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("best on the validation modules: --mention"),
+        "{stdout}"
+    );
+    let tune: Value =
+        serde_json::from_str(&std::fs::read_to_string(tune_dir.join("tune.json")).unwrap())
+            .unwrap();
+    assert_eq!(tune["on"], "val");
+    let points = tune["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4);
+    let ratios: Vec<f64> = points
+        .iter()
+        .map(|p| p["worst_ratio"].as_f64().unwrap())
+        .collect();
+    assert!(ratios.windows(2).all(|w| w[0] >= w[1]), "{ratios:?}");
+    // A threshold never adds a triple.
+    let triples = |mention: &str, min: f64| {
+        points
+            .iter()
+            .find(|p| {
+                p["choice"]["mention"].to_string().trim_matches('"') == mention
+                    && p["choice"]["min_score"].as_f64() == Some(min)
+            })
+            .unwrap()["row"]["triples"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(triples("off", -3.0) <= triples("off", -1000.0), "{tune}");
+    assert_eq!(tune["baselines"].as_array().unwrap().len(), 3);
+
+    // extract completes every function, method and class of the held-out modules.
+    let x_dir = tmp.path().join("extract");
+    let o = ok(lvmkit(&[
+        "graphmert",
+        "code",
+        "extract",
+        "--run",
+        s(&run),
+        "--output",
+        s(&x_dir),
+        "--mention",
+        "2",
+        "--tails",
+        "3",
+    ]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("--mention 2"), "{stdout}");
+    let x: Value =
+        serde_json::from_str(&std::fs::read_to_string(x_dir.join("extract.json")).unwrap())
+            .unwrap();
+    let triples = jsonl(&x_dir.join("triples.jsonl"));
+    assert_eq!(x["triples"].as_u64().unwrap() as usize, triples.len());
+    assert!(x["heads"].as_u64().unwrap() >= eval["relations"]["heads"].as_u64().unwrap().min(30));
+    let mut per_query: std::collections::HashMap<(u64, String), usize> = Default::default();
+    for t in &triples {
+        assert!(t["line"].as_u64().unwrap() > 0);
+        *per_query
+            .entry((t["head"].as_u64().unwrap(), t["relation"].to_string()))
+            .or_default() += 1;
+    }
+    assert!(per_query.values().all(|&n| n <= 3), "{per_query:?}");
+    fails_with(
+        &lvmkit(&[
+            "graphmert",
+            "code",
+            "extract",
+            "--run",
+            s(&run),
+            "--output",
+            s(&x_dir),
+            "--mention",
+            "lots",
+        ]),
+        "must be \"off\" or a number",
+    );
+
     // Refusals, by name.
     fails_with(
         &lvmkit(&[

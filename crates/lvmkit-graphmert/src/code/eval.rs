@@ -54,6 +54,8 @@ pub struct CodeEvalSettings {
     /// Tails kept per (head, relation), for every system.
     #[arg(long, default_value_t = 10)]
     pub tails: usize,
+    #[command(flatten)]
+    pub choice: CodeChoice,
     /// Score at most this many heads (0: all), the first by id.
     #[arg(long, default_value_t = 0)]
     pub max_heads: usize,
@@ -209,7 +211,10 @@ fn targets() -> Vec<u8> {
 }
 
 impl Task {
-    fn new(d: &CodeData, names: &Names, part: Part, max_heads: usize) -> Self {
+    /// The part's heads with at least one target edge (`every_head`: every function, method
+    /// and class of the part that training edges give a target relation for), the first
+    /// `max_heads` by id (0: all).
+    fn new(d: &CodeData, names: &Names, part: Part, max_heads: usize, every_head: bool) -> Self {
         let g = &d.graph;
         let targets = targets();
         let mut prior: HashMap<(EntityKind, Lang, u8), usize> = HashMap::new();
@@ -239,12 +244,26 @@ impl Task {
                 _ => {}
             }
         }
-        let mut heads: Vec<u32> = truth
-            .iter()
-            .map(|e| e.child)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let mut heads: Vec<u32> = if every_head {
+            g.entities
+                .iter()
+                .filter(|e| e.kind != EntityKind::External && e.kind != EntityKind::Module)
+                .filter(|e| d.split.entity_part(e.id) == part)
+                .filter(|e| {
+                    targets
+                        .iter()
+                        .any(|&r| prior.get(&(e.kind, e.lang, r)).copied().unwrap_or(0) > 0)
+                })
+                .map(|e| e.id)
+                .collect()
+        } else {
+            truth
+                .iter()
+                .map(|e| e.child)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
         if max_heads > 0 {
             heads.truncate(max_heads);
         }
@@ -323,13 +342,96 @@ type TopTokens = Vec<(String, f32)>;
 /// Each completed triple's top-k tokens.
 type TokensOf = HashMap<(u32, u8, u32), TopTokens>;
 
-/// GraphMERT's completions: one masked leaf per (head, relation) query.
-fn graphmert_triples(
+/// How GraphMERT's relation completion picks its tails (flags of `code eval` and
+/// `code extract`; `code tune` chooses them on the validation modules).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, clap::Args)]
+pub struct CodeChoice {
+    /// Names the head's own text mentions are candidates too, scored by the model at the
+    /// masked leaf (each name only for the relation the model gives it the most probability
+    /// for) with this bonus added to their mean log-probability; "off": only the names formed
+    /// from the top-k tokens.
+    #[arg(long, default_value = "off")]
+    pub mention: Mention,
+    /// Keep a tail only if its score (mean log-probability, plus the mention bonus) is at
+    /// least this; a very low value (-1000) keeps all.
+    #[arg(long, default_value_t = -1000.0, allow_negative_numbers = true)]
+    pub min_score: f64,
+}
+
+impl Default for CodeChoice {
+    fn default() -> Self {
+        lvmkit_io::setting::defaults()
+    }
+}
+
+/// `--mention`: off, or the bonus for a tail the head's text names (JSON: "off" or the
+/// number).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mention {
+    Off,
+    Bonus(f64),
+}
+
+impl std::str::FromStr for Mention {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "off" {
+            return Ok(Mention::Off);
+        }
+        match s.parse::<f64>() {
+            Ok(b) if b.is_finite() => Ok(Mention::Bonus(b)),
+            _ => Err(format!("must be \"off\" or a number, got {s:?}")),
+        }
+    }
+}
+
+impl Serialize for Mention {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Mention::Off => s.serialize_str("off"),
+            Mention::Bonus(b) => s.serialize_f64(*b),
+        }
+    }
+}
+
+impl std::fmt::Display for Mention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mention::Off => write!(f, "off"),
+            Mention::Bonus(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// What the model says at one (head, relation) query's masked leaf: the top-k tokens, the
+/// names formed from them, and the names the head's text mentions with their mean
+/// log-probability under the whole distribution.
+struct LeafOut {
+    head: u32,
+    relation: u8,
+    top: TopTokens,
+    formed: Vec<(f64, u32)>,
+    mentioned: Vec<(f64, u32)>,
+}
+
+/// The names `text` mentions (words of letters, digits and `_`, longer than one character)
+/// that are entity names other than `own`, in order of first mention.
+fn mentioned_names(names: &Names, text: &str, own: u32) -> Vec<u32> {
+    let mut seen = HashSet::new();
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.len() > 1)
+        .filter_map(|w| names.id.get(w).copied())
+        .filter(|&nm| nm != own && seen.insert(nm))
+        .collect()
+}
+
+/// Runs GraphMERT on every query of `task`: one masked leaf per (head, relation).
+fn leaf_outputs(
     run: &CodeRun,
     names: &Names,
-    task: &Task,
-    settings: &CodeEvalSettings,
-) -> Result<(Vec<Scored>, TokensOf)> {
+    queries_of: &[(u32, u8)],
+    top_k: usize,
+) -> Result<Vec<LeafOut>> {
     let (model, corpus, d) = (&run.model, &run.corpus, &run.data);
     let layout = model.config.layout;
     let n = layout.nodes();
@@ -357,9 +459,10 @@ fn graphmert_triples(
         len: usize,
         root: usize,
         head_len: usize,
+        mentioned: Vec<u32>,
     }
     let mut queries = Vec::new();
-    for &(h, r) in &task.queries {
+    for &(h, r) in queries_of {
         let e = d.graph.entity(h);
         let seq = sequence(vocab, &layout, 0, e)?;
         let Some(o) = own_name(vocab, &seq, &corpus.tail_tokens[h as usize])
@@ -368,6 +471,13 @@ fn graphmert_triples(
         else {
             continue;
         };
+        let own = names.of_entity[h as usize];
+        let allowed = names.allowed.get(&(r, e.lang));
+        let mentioned = mentioned_names(names, &e.text(), own)
+            .into_iter()
+            .filter(|nm| allowed.is_some_and(|a| a.contains(nm)))
+            .filter(|&nm| !name_tokens[nm as usize].is_empty())
+            .collect();
         queries.push(Query {
             head: h,
             relation: r,
@@ -375,9 +485,10 @@ fn graphmert_triples(
             len: seq.len,
             root: o.root,
             head_len: o.len.min(model.config.max_head_len),
+            mentioned,
         });
     }
-    let run_chunk = |chunk: &[Query]| -> Result<Vec<(Scored, TopTokens)>> {
+    let run_chunk = |chunk: &[Query]| -> Result<Vec<LeafOut>> {
         let mut tokens = Vec::with_capacity(chunk.len() * n);
         let mut attend = Vec::with_capacity(chunk.len() * n);
         let mut triples = Vec::new();
@@ -413,11 +524,11 @@ fn graphmert_triples(
         let probs: Vec<Vec<f32>> = probs.to_vec2()?;
         let mut out = Vec::new();
         for (q, p) in chunk.iter().zip(probs) {
-            let top = top_tokens(&p, &vocab.special, settings.top_k);
+            let top = top_tokens(&p, &vocab.special, top_k);
             let lang = d.graph.entity(q.head).lang;
             let own = names.of_entity[q.head as usize];
             let index = by_first.get(&(q.relation, lang));
-            let cands = form_tails(
+            let formed = form_tails(
                 &top,
                 |t0| {
                     index
@@ -427,34 +538,90 @@ fn graphmert_triples(
                 |nm| &name_tokens[nm as usize],
                 |nm| nm != own,
             );
-            let shown: Vec<(String, f32)> =
-                top.iter().map(|(t, p)| (vocab.decode(&[*t]), *p)).collect();
-            for &(lp, nm) in cands.iter().take(settings.tails) {
-                out.push((
-                    Scored {
-                        head: q.head,
-                        relation: q.relation,
-                        tail: nm,
-                        score: lp,
-                        seq: 0,
-                    },
-                    shown.clone(),
-                ));
-            }
+            let mentioned = q
+                .mentioned
+                .iter()
+                .map(|&nm| {
+                    let toks = &name_tokens[nm as usize];
+                    let lp = toks
+                        .iter()
+                        .map(|&t| (p[t as usize].max(1e-12) as f64).ln())
+                        .sum::<f64>()
+                        / toks.len() as f64;
+                    (lp, nm)
+                })
+                .collect();
+            out.push(LeafOut {
+                head: q.head,
+                relation: q.relation,
+                top: top.iter().map(|(t, p)| (vocab.decode(&[*t]), *p)).collect(),
+                formed,
+                mentioned,
+            });
         }
         Ok(out)
     };
-    let parts: Vec<Result<Vec<(Scored, TopTokens)>>> =
-        queries.par_chunks(32).map(run_chunk).collect();
-    let mut triples = Vec::new();
-    let mut tokens = HashMap::new();
+    let parts: Vec<Result<Vec<LeafOut>>> = queries.par_chunks(32).map(run_chunk).collect();
+    let mut out = Vec::new();
     for p in parts {
-        for (s, t) in p? {
-            tokens.insert((s.head, s.relation, s.tail), t);
-            triples.push(s);
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// GraphMERT's tails from its leaf outputs: the names formed from the top-k tokens, with
+/// `choice.mention` the names the text mentions too (each only for the relation the model
+/// gives it the most probability for, with the bonus), merged per (head, relation) at their
+/// best score, those below `choice.min_score` dropped, the best `tails` kept.
+fn choose(outs: &[LeafOut], choice: &CodeChoice, tails: usize) -> (Vec<Scored>, TokensOf) {
+    // For each (head, mentioned name), the relation with the highest log-probability.
+    let mut best_relation: HashMap<(u32, u32), (f64, u8)> = HashMap::new();
+    if let Mention::Bonus(_) = choice.mention {
+        for o in outs {
+            for &(lp, nm) in &o.mentioned {
+                let e = best_relation
+                    .entry((o.head, nm))
+                    .or_insert((f64::NEG_INFINITY, u8::MAX));
+                if lp > e.0 || (lp == e.0 && o.relation < e.1) {
+                    *e = (lp, o.relation);
+                }
+            }
         }
     }
-    Ok((triples, tokens))
+    let mut triples = Vec::new();
+    let mut tokens = HashMap::new();
+    for o in outs {
+        let mut score: HashMap<u32, f64> = HashMap::new();
+        for &(lp, nm) in &o.formed {
+            score.insert(nm, lp);
+        }
+        if let Mention::Bonus(bonus) = choice.mention {
+            for &(lp, nm) in &o.mentioned {
+                if best_relation[&(o.head, nm)].1 != o.relation {
+                    continue;
+                }
+                let s = score.entry(nm).or_insert(f64::NEG_INFINITY);
+                *s = s.max(lp) + bonus;
+            }
+        }
+        let mut ranked: Vec<(f64, u32)> = score
+            .into_iter()
+            .filter(|&(_, s)| s >= choice.min_score)
+            .map(|(nm, s)| (s, nm))
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(s, nm) in ranked.iter().take(tails) {
+            tokens.insert((o.head, o.relation, nm), o.top.clone());
+            triples.push(Scored {
+                head: o.head,
+                relation: o.relation,
+                tail: nm,
+                score: s,
+                seq: 0,
+            });
+        }
+    }
+    (triples, tokens)
 }
 
 /// Names the head's text mentions (other than its own), each with the relation its kind and
@@ -465,17 +632,11 @@ fn text_only(d: &CodeData, names: &Names, task: &Task, tails: usize) -> Vec<Scor
     for &h in &task.heads {
         let e = d.graph.entity(h);
         let own = names.of_entity[h as usize];
-        let text = e.text();
-        let mut seen = HashSet::new();
         let mut per_relation: HashMap<u8, usize> = HashMap::new();
-        let words = text
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .filter(|w| w.len() > 1);
-        for (i, w) in words.enumerate() {
-            let Some(&nm) = names.id.get(w) else { continue };
-            if nm == own || !seen.insert(nm) {
-                continue;
-            }
+        for (i, nm) in mentioned_names(names, &e.text(), own)
+            .into_iter()
+            .enumerate()
+        {
             let total: usize = targets
                 .iter()
                 .map(|&r| task.prior.get(&(e.kind, e.lang, r)).copied().unwrap_or(0))
@@ -715,7 +876,7 @@ pub fn evaluate(
         Scoring::Val => Part::Val,
     };
     let names = Names::new(d);
-    let task = Task::new(d, &names, part, settings.max_heads);
+    let task = Task::new(d, &names, part, settings.max_heads, false);
     if task.heads.is_empty() {
         bail!("no {part:?} entity has a calls/raises/returns/inherits_from edge to complete");
     }
@@ -725,7 +886,8 @@ pub fn evaluate(
         task.queries.len()
     );
     let encoder = lvmkit_encode::SentenceEncoder::load(&data_dir.default_encoder())?;
-    let (gm, tokens) = graphmert_triples(run, &names, &task, settings)?;
+    let outs = leaf_outputs(run, &names, &task.queries, settings.top_k)?;
+    let (gm, tokens) = choose(&outs, &settings.choice, settings.tails);
     let systems: Vec<(&'static str, Vec<Scored>)> = vec![
         ("graphmert", gm),
         ("text_only", text_only(d, &names, &task, settings.tails)),
@@ -863,14 +1025,34 @@ pub fn evaluate(
         &out.join(format!("eval{suffix}.json")),
         &evaluation.to_json(),
     )?;
+    write_triples(
+        &out.join(format!("extracted{suffix}.jsonl")),
+        d,
+        &names,
+        &task,
+        &systems[0].1,
+        &tokens,
+    )?;
+    Ok(evaluation)
+}
+
+/// Writes GraphMERT's triples with their provenance, one JSON object a line.
+fn write_triples(
+    path: &Path,
+    d: &CodeData,
+    names: &Names,
+    task: &Task,
+    triples: &[Scored],
+    tokens: &TokensOf,
+) -> Result<()> {
     let truth: HashSet<(u32, u8, u32)> = task
         .split
         .held_out
         .iter()
         .map(|e| (e.child, e.relation, e.parent))
         .collect();
-    lvmkit_io::write_atomic(&out.join(format!("extracted{suffix}.jsonl")), |w| {
-        for s in &systems[0].1 {
+    lvmkit_io::write_atomic(path, |w| {
+        for s in triples {
             let e = d.graph.entity(s.head);
             let row = CodeTriple {
                 head: s.head,
@@ -890,6 +1072,261 @@ pub fn evaluate(
             writeln!(w, "{}", serde_json::to_string(&row)?)?;
         }
         Ok(())
-    })?;
-    Ok(evaluation)
+    })
+}
+
+/// What `graphmert code extract` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeExtraction {
+    pub on: Scoring,
+    /// Heads asked about (every function, method and class of the part).
+    pub heads: usize,
+    pub queries: usize,
+    pub triples: usize,
+    /// Triples that are one of the part's own edges (by tail name).
+    pub held_out_edges_recovered: usize,
+    pub choice: CodeChoice,
+}
+
+/// Completes the calls/raises/returns/inherits_from tails of every function, method and class
+/// of the held-out (or validation) modules from its name, signature and doc; writes
+/// OUT/triples.jsonl (with provenance) and extract.json.
+pub fn extract(run: &CodeRun, settings: &CodeEvalSettings, out: &Path) -> Result<CodeExtraction> {
+    let _lock = lvmkit_io::OutputLock::acquire(out, "GraphMERT code output folder")?;
+    let d = &run.data;
+    let part = match settings.on {
+        Scoring::Test => Part::HeldOut,
+        Scoring::Val => Part::Val,
+    };
+    let names = Names::new(d);
+    let task = Task::new(d, &names, part, settings.max_heads, true);
+    if task.heads.is_empty() {
+        bail!("no {part:?} function, method or class to complete");
+    }
+    let outs = leaf_outputs(run, &names, &task.queries, settings.top_k)?;
+    let (triples, tokens) = choose(&outs, &settings.choice, settings.tails);
+    std::fs::create_dir_all(out)?;
+    write_triples(
+        &out.join("triples.jsonl"),
+        d,
+        &names,
+        &task,
+        &triples,
+        &tokens,
+    )?;
+    let truth: HashSet<(u32, u8, u32)> = task
+        .split
+        .held_out
+        .iter()
+        .map(|e| (e.child, e.relation, e.parent))
+        .collect();
+    let x = CodeExtraction {
+        on: settings.on,
+        heads: task.heads.len(),
+        queries: task.queries.len(),
+        triples: triples.len(),
+        held_out_edges_recovered: triples
+            .iter()
+            .filter(|s| truth.contains(&(s.head, s.relation, s.tail)))
+            .count(),
+        choice: settings.choice,
+    };
+    lvmkit_io::write_json_atomic(&out.join("extract.json"), &x)?;
+    Ok(x)
+}
+
+/// `graphmert code tune`'s grid.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CodeTuneGrid {
+    /// Mention settings ("off" or a bonus).
+    #[arg(long, value_delimiter = ',', default_value = "off,0,1,2,4")]
+    pub mention_grid: Vec<Mention>,
+    /// Score thresholds (-1000: none).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "-1000,-1,-2,-3,-4,-5,-6,-8"
+    )]
+    pub min_score_grid: Vec<f64>,
+}
+
+impl Default for CodeTuneGrid {
+    fn default() -> Self {
+        lvmkit_io::setting::defaults()
+    }
+}
+
+/// One setting of `graphmert code tune` and how GraphMERT scores with it on the validation
+/// modules.
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeTunePoint {
+    pub choice: CodeChoice,
+    /// GraphMERT's worst column (precision, recall, Hits@1, Hits@10) relative to the best
+    /// baseline on it (> 1: above every baseline on all of them).
+    pub worst_ratio: f64,
+    pub worst_column: &'static str,
+    pub row: RelationRow,
+}
+
+/// Chooses GraphMERT's tail choice on the validation modules, never the held-out ones: runs
+/// the model on every query once, then scores every setting of `grid` next to the three
+/// baselines and orders the settings by GraphMERT's worst column relative to the best
+/// baseline on it. Writes OUT/tune.json; returns the points (best first) and the baselines.
+pub fn tune(
+    data_dir: &lvmkit_sources::DataDir,
+    run: &CodeRun,
+    settings: &CodeEvalSettings,
+    grid: &CodeTuneGrid,
+    out: &Path,
+) -> Result<(Vec<CodeTunePoint>, Vec<RelationRow>)> {
+    let _lock = lvmkit_io::OutputLock::acquire(out, "GraphMERT code output folder")?;
+    let d = &run.data;
+    let names = Names::new(d);
+    let task = Task::new(d, &names, Part::Val, settings.max_heads, false);
+    if task.heads.is_empty() {
+        bail!(
+            "the run's data has no validation heads with a calls/raises/returns/inherits_from edge"
+        );
+    }
+    let encoder = lvmkit_encode::SentenceEncoder::load(&data_dir.default_encoder())?;
+    let baselines = vec![
+        task.row(
+            d,
+            &names,
+            "text_only",
+            &text_only(d, &names, &task, settings.tails),
+        ),
+        task.row(
+            d,
+            &names,
+            "graph_only",
+            &graph_only(
+                d,
+                &names,
+                &task,
+                (settings.transe_epochs, run.settings.seed, settings.tails),
+            ),
+        ),
+        task.row(
+            d,
+            &names,
+            "embedding",
+            &embedding(d, &names, &task, &encoder, settings.tails)?,
+        ),
+    ];
+    let columns = |r: &RelationRow| {
+        [
+            ("precision", r.precision),
+            ("recall", r.recall),
+            ("Hits@1", r.hits_at_1),
+            ("Hits@10", r.hits_at_10),
+        ]
+    };
+    let mut best = columns(&baselines[0]);
+    for b in &baselines[1..] {
+        for (x, (_, v)) in best.iter_mut().zip(columns(b)) {
+            x.1 = x.1.max(v);
+        }
+    }
+    let outs = leaf_outputs(run, &names, &task.queries, settings.top_k)?;
+    let mut points = Vec::new();
+    for &mention in &grid.mention_grid {
+        for &min_score in &grid.min_score_grid {
+            let choice = CodeChoice { mention, min_score };
+            let (triples, _) = choose(&outs, &choice, settings.tails);
+            let row = task.row(d, &names, "graphmert", &triples);
+            let (worst_column, worst_ratio) = columns(&row)
+                .into_iter()
+                .zip(best)
+                .map(|((name, g), (_, b))| {
+                    let ratio = match (g > 0.0, b > 0.0) {
+                        (_, true) => g / b,
+                        (true, false) => f64::INFINITY,
+                        (false, false) => 1.0,
+                    };
+                    (name, ratio)
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .expect("four columns");
+            points.push(CodeTunePoint {
+                choice,
+                worst_ratio,
+                worst_column,
+                row,
+            });
+        }
+    }
+    points.sort_by(|a, b| b.worst_ratio.total_cmp(&a.worst_ratio));
+    let json = serde_json::json!({
+        "on": "val",
+        "heads": task.heads.len(),
+        "edges": task.split.held_out.len(),
+        "tails": settings.tails,
+        "baselines": baselines,
+        "points": points,
+    });
+    std::fs::create_dir_all(out)?;
+    lvmkit_io::write_json_atomic(&out.join("tune.json"), &json)?;
+    Ok((points, baselines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(head: u32, relation: u8, formed: &[(f64, u32)], mentioned: &[(f64, u32)]) -> LeafOut {
+        LeafOut {
+            head,
+            relation,
+            top: vec![("x".into(), 0.5)],
+            formed: formed.to_vec(),
+            mentioned: mentioned.to_vec(),
+        }
+    }
+
+    fn picked(outs: &[LeafOut], mention: Mention, min_score: f64, tails: usize) -> Vec<(u8, u32)> {
+        let (t, tokens) = choose(outs, &CodeChoice { mention, min_score }, tails);
+        assert_eq!(tokens.len(), t.len());
+        t.iter().map(|s| (s.relation, s.tail)).collect()
+    }
+
+    #[test]
+    fn mentioned_names_go_to_the_relation_the_model_prefers_and_thresholds_only_remove() {
+        // Name 7 is mentioned; the model gives it more probability as a `raises` tail (1)
+        // than as a `calls` tail (0). Name 9 is formed from the top-k tokens for calls.
+        let outs = [
+            leaf(3, 0, &[(-1.0, 9), (-6.0, 5)], &[(-4.0, 7)]),
+            leaf(3, 1, &[], &[(-2.0, 7)]),
+        ];
+        assert_eq!(picked(&outs, Mention::Off, -1000.0, 10), [(0, 9), (0, 5)]);
+        assert_eq!(
+            picked(&outs, Mention::Bonus(0.0), -1000.0, 10),
+            [(0, 9), (0, 5), (1, 7)]
+        );
+        // The bonus moves the mentioned name up; the threshold drops the weak formed one.
+        assert_eq!(
+            picked(&outs, Mention::Bonus(3.0), -3.0, 10),
+            [(0, 9), (1, 7)]
+        );
+        assert_eq!(
+            picked(&outs, Mention::Bonus(3.0), -1000.0, 1),
+            [(0, 9), (1, 7)]
+        );
+        // A name both formed and mentioned is one candidate, at its better score + bonus.
+        let both = [leaf(3, 0, &[(-1.0, 7)], &[(-4.0, 7)])];
+        let (t, _) = choose(
+            &both,
+            &CodeChoice {
+                mention: Mention::Bonus(2.0),
+                min_score: -1000.0,
+            },
+            10,
+        );
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].score, 1.0);
+        assert_eq!("off".parse::<Mention>(), Ok(Mention::Off));
+        assert_eq!("2.5".parse::<Mention>(), Ok(Mention::Bonus(2.5)));
+        assert!("inf".parse::<Mention>().is_err());
+    }
 }

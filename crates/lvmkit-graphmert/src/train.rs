@@ -297,11 +297,11 @@ fn run_shard(
 }
 
 /// Write named tensors atomically, through lvmkit's one safetensors writer.
-fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+pub(crate) fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     lvmkit_io::safetensors::write(path, tensors.iter(), &Default::default())
 }
 
-fn params(ps: &ParamStore) -> HashMap<String, Tensor> {
+pub(crate) fn params(ps: &ParamStore) -> HashMap<String, Tensor> {
     ps.vars()
         .iter()
         .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
@@ -542,7 +542,7 @@ pub fn evaluate_sequences(
     Ok(sums.metrics())
 }
 
-fn progress_bar(show: bool, steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
+pub(crate) fn progress_bar(show: bool, steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
@@ -560,6 +560,16 @@ fn progress_bar(show: bool, steps: u64, epoch: usize, epochs: usize) -> Progress
 /// A trained run: its model (weights from model.safetensors) and the settings it was trained
 /// with.
 pub fn load_run(output: &Path) -> Result<(Graphmert, TrainSettings)> {
+    let (model, settings, _) = load_run_params(output, "model.safetensors")?;
+    Ok((model, settings))
+}
+
+/// A run's model with the weights of OUTPUT/`weights`, and the parameter store that holds
+/// them (to train them further).
+pub fn load_run_params(
+    output: &Path,
+    weights: &str,
+) -> Result<(Graphmert, TrainSettings, ParamStore)> {
     let cpath = output.join("config.json");
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cpath).with_context(|| {
@@ -578,7 +588,7 @@ pub fn load_run(output: &Path) -> Result<(Graphmert, TrainSettings)> {
         .with_context(|| format!("{}: bad train settings", cpath.display()))?;
     let mut ps = ParamStore::new(settings.seed, &Device::Cpu);
     let model = Graphmert::new(&mut ps, &config)?;
-    let wpath = output.join("model.safetensors");
+    let wpath = output.join(weights);
     let weights = candle_core::safetensors::load(&wpath, &Device::Cpu)
         .with_context(|| format!("cannot read {}", wpath.display()))?;
     for (name, var) in ps.vars() {
@@ -595,7 +605,7 @@ pub fn load_run(output: &Path) -> Result<(Graphmert, TrainSettings)> {
         }
         var.set(t)?;
     }
-    Ok((model, settings))
+    Ok((model, settings, ps))
 }
 
 #[cfg(test)]

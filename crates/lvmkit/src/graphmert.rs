@@ -77,6 +77,10 @@ pub enum CodeCommand {
     /// baselines, ordered by GraphMERT's worst column relative to the best baseline on it.
     /// Writes OUTPUT/tune.json.
     Tune(CodeTuneCmd),
+    /// Fine-tune the run's encoder for code search on the training modules' (doc sentence,
+    /// code) pairs with in-batch negatives; the epoch with the best validation MRR is kept as
+    /// RUN/search.safetensors, which `code eval` then ranks with. Writes RUN/search.json.
+    SearchTrain(CodeSearchTrainCmd),
 }
 
 pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
@@ -91,6 +95,7 @@ pub fn dispatch(cmd: &GraphmertCommand) -> Result<()> {
         GraphmertCommand::Code(CodeCommand::Eval(a)) => code_eval(a),
         GraphmertCommand::Code(CodeCommand::Extract(a)) => code_extract(a),
         GraphmertCommand::Code(CodeCommand::Tune(a)) => code_tune(a),
+        GraphmertCommand::Code(CodeCommand::SearchTrain(a)) => code_search_train(a),
     }
 }
 
@@ -707,5 +712,65 @@ fn code_tune(args: &CodeTuneCmd) -> Result<()> {
         );
     }
     println!("wrote {}", out.join("tune.json").display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct CodeSearchTrainCmd {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Run folder from `lvmkit graphmert code train`.
+    #[arg(long, default_value = "runs/graphmert-code")]
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub settings: lvmkit_graphmert::code::retrieval::SearchTrainSettings,
+}
+
+fn code_search_train(args: &CodeSearchTrainCmd) -> Result<()> {
+    use std::io::IsTerminal;
+    let data = args.data.dir();
+    let f = |x: f64| format!("{x:.4}");
+    let record = lvmkit_graphmert::code::retrieval::train(
+        &data,
+        &args.run,
+        &args.settings,
+        std::io::stderr().is_terminal(),
+        |e| {
+            eprintln!(
+                "epoch {}: loss {:.4}, validation MRR {:.4} ({:.0} s)",
+                e.epoch, e.loss, e.val_mrr, e.seconds
+            )
+        },
+    )?;
+    println!(
+        "{} (doc sentence, code) pairs of the training modules; validation modules' search:",
+        record.pairs
+    );
+    let mut t = Table::named(["epoch", "loss", "val MRR", "val recall@1", "val recall@10"]);
+    let b = &record.before;
+    t.row([
+        "0 (pretrained)".to_string(),
+        String::new(),
+        f(b.mrr),
+        f(b.recall_at_1),
+        f(b.recall_at_10),
+    ]);
+    for e in &record.epochs {
+        t.row([
+            e.epoch.to_string(),
+            f(e.loss),
+            f(e.val_mrr),
+            f(e.val_recall_at_1),
+            f(e.val_recall_at_10),
+        ]);
+    }
+    print!("{}", t.markdown());
+    println!(
+        "kept epoch {}: wrote {}",
+        record.kept,
+        args.run
+            .join("search.safetensors (+ search.json)")
+            .display()
+    );
     Ok(())
 }

@@ -197,6 +197,49 @@ fn code_data_parses_real_source_slices_into_a_split_graph_with_provenance() {
     fails_with(&train(&[], &run), "already holds a GraphMERT run");
     let ablation = tmp.path().join("no-leaves");
     ok(train(&["--no-leaves"], &ablation));
+    // The encoder fine-tuned for search on the training modules' pairs; eval ranks with it.
+    let o = ok(lvmkit(&[
+        "graphmert",
+        "code",
+        "search-train",
+        "--run",
+        s(&run),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+    ]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("0 (pretrained)") && stdout.contains("kept epoch"),
+        "{stdout}"
+    );
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("search.json")).unwrap()).unwrap();
+    let epochs = record["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 2);
+    // In-batch negatives: the loss starts near ln(8) and falls.
+    let loss = |i: usize| epochs[i]["loss"].as_f64().unwrap();
+    assert!(loss(1) < loss(0) && loss(0) < 3.0, "{record}");
+    let kept = record["kept"].as_u64().unwrap() as usize;
+    let best = epochs
+        .iter()
+        .map(|e| e["val_mrr"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(epochs[kept - 1]["val_mrr"].as_f64().unwrap(), best);
+    assert!(run.join("search.safetensors").exists());
+    fails_with(
+        &lvmkit(&[
+            "graphmert",
+            "code",
+            "search-train",
+            "--run",
+            s(&run),
+            "--batch-size",
+            "1",
+        ]),
+        "--batch-size: in-batch negatives need at least 2 pairs",
+    );
     let eval_dir = tmp.path().join("eval");
     let code_eval = |ablation: &Path| {
         lvmkit(&[
@@ -238,7 +281,10 @@ fn code_data_parses_real_source_slices_into_a_split_graph_with_provenance() {
         names("relations"),
         ["graphmert", "text_only", "graph_only", "embedding"]
     );
-    assert_eq!(names("search"), ["graphmert", "bm25", "encoder"]);
+    assert_eq!(
+        names("search"),
+        ["graphmert", "graphmert_pretrained", "bm25", "encoder"]
+    );
     assert_eq!(
         names("mlm"),
         ["graphmert", "graphmert_without_leaves", "no_leaves"]

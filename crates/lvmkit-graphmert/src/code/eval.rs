@@ -23,15 +23,15 @@
 
 use super::corpus::{own_name, sequence, CodeCorpus};
 use super::data::{CodeData, SearchRow};
+use super::retrieval;
 use super::run::CodeRun;
 use super::split::Part;
 use super::{CodeOntology, EntityKind, Lang, RELATIONS};
 use crate::evaluate::Scoring;
 use crate::extract::{form_tails, top_tokens};
 use crate::go::Edge;
-use crate::model::{GraphBatch, Graphmert, TripleSlot};
+use crate::model::{GraphBatch, TripleSlot};
 use crate::score::{score, Scored, Scores};
-use crate::search::{dense_ranks, SearchScores};
 use crate::split::SeedSplit;
 use crate::train::{evaluate_sequences, Metrics};
 use crate::transe::{TransE, TransEConfig};
@@ -802,66 +802,6 @@ fn embedding(
         .collect())
 }
 
-/// Mean of the final states over each text's roots: GraphMERT's representation of a text.
-fn represent(model: &Graphmert, corpus: &CodeCorpus, texts: &[String]) -> Result<Vec<f32>> {
-    let layout = model.config.layout;
-    let n = layout.nodes();
-    let vocab = &corpus.vocab;
-    let parts: Vec<Result<Vec<f32>>> = texts
-        .par_chunks(32)
-        .map(|chunk| {
-            let mut tokens = Vec::with_capacity(chunk.len() * n);
-            let mut attend = Vec::with_capacity(chunk.len() * n);
-            let mut lens = Vec::new();
-            for t in chunk {
-                let mut ids = vocab.tokens(t)?;
-                ids.truncate(layout.roots - 2);
-                let mut tok = vec![vocab.pad; n];
-                let mut att = vec![0f32; n];
-                tok[0] = vocab.cls;
-                att[0] = 1.0;
-                for (i, &id) in ids.iter().enumerate() {
-                    tok[i + 1] = id;
-                    att[i + 1] = 1.0;
-                }
-                tok[ids.len() + 1] = vocab.sep;
-                att[ids.len() + 1] = 1.0;
-                lens.push(ids.len() + 2);
-                tokens.extend(tok);
-                attend.extend(att);
-            }
-            let batch = GraphBatch {
-                batch: chunk.len(),
-                tokens,
-                attend,
-                triples: Vec::new(),
-            };
-            let hidden: Vec<f32> = model
-                .encode(&batch, &mut Mode::Eval)?
-                .flatten_all()?
-                .to_vec1()?;
-            let d = model.config.hidden;
-            let mut out = Vec::with_capacity(chunk.len() * d);
-            for (b, &len) in lens.iter().enumerate() {
-                let mut mean = vec![0f32; d];
-                for i in 0..len {
-                    let row = &hidden[(b * n + i) * d..(b * n + i + 1) * d];
-                    mean.iter_mut()
-                        .zip(row)
-                        .for_each(|(m, x)| *m += x / len as f32);
-                }
-                out.extend(mean);
-            }
-            Ok(out)
-        })
-        .collect();
-    let mut out = Vec::new();
-    for p in parts {
-        out.extend(p?);
-    }
-    Ok(out)
-}
-
 /// Scores a code run (see the module doc); writes OUT/eval.json and OUT/extracted.jsonl.
 pub fn evaluate(
     data_dir: &lvmkit_sources::DataDir,
@@ -911,14 +851,27 @@ pub fn evaluate(
         .collect();
 
     // Code search.
+    // GraphMERT ranks with its search-tuned encoder when `code search-train` made one; the
+    // pretrained encoder's row follows it.
     let search = d.search_task(part)?;
-    let q = represent(&run.model, &run.corpus, &search.queries)?;
-    let docs = represent(&run.model, &run.corpus, &search.documents)?;
-    let ranks = dense_ranks(&q, &docs, run.model.config.hidden, &search.right);
-    let mut search_rows = vec![SearchRow {
-        name: "graphmert".into(),
-        scores: SearchScores::from_ranks(&ranks, search.documents.len()),
-    }];
+    let vocab = &run.corpus.vocab;
+    let pretrained = retrieval::search_scores(&run.model, vocab, &search)?;
+    let mut search_rows = Vec::new();
+    if let Some(tuned) = retrieval::load(&run.dir)? {
+        search_rows.push(SearchRow {
+            name: "graphmert".into(),
+            scores: retrieval::search_scores(&tuned, vocab, &search)?,
+        });
+        search_rows.push(SearchRow {
+            name: "graphmert_pretrained".into(),
+            scores: pretrained,
+        });
+    } else {
+        search_rows.push(SearchRow {
+            name: "graphmert".into(),
+            scores: pretrained,
+        });
+    }
     search_rows.extend([
         SearchRow {
             name: "bm25".into(),

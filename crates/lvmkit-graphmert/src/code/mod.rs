@@ -119,6 +119,7 @@ pub mod eval;
 pub mod graph;
 pub mod ontology;
 mod python;
+pub mod retrieval;
 pub mod run;
 mod rust;
 pub mod split;

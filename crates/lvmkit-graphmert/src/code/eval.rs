@@ -349,12 +349,12 @@ pub struct CodeChoice {
     /// Names the head's own text mentions are candidates too, scored by the model at the
     /// masked leaf (each name only for the relation the model gives it the most probability
     /// for) with this bonus added to their mean log-probability; "off": only the names formed
-    /// from the top-k tokens.
-    #[arg(long, default_value = "off")]
+    /// from the top-k tokens. The default was chosen by `code tune`.
+    #[arg(long, default_value = "10")]
     pub mention: Mention,
     /// Keep a tail only if its score (mean log-probability, plus the mention bonus) is at
-    /// least this; a very low value (-1000) keeps all.
-    #[arg(long, default_value_t = -1000.0, allow_negative_numbers = true)]
+    /// least this; a very low value (-1000) keeps all. The default was chosen by `code tune`.
+    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
     pub min_score: f64,
 }
 
@@ -1092,14 +1092,18 @@ pub fn extract(run: &CodeRun, settings: &CodeEvalSettings, out: &Path) -> Result
 #[derive(Debug, Clone, clap::Args)]
 pub struct CodeTuneGrid {
     /// Mention settings ("off" or a bonus).
-    #[arg(long, value_delimiter = ',', default_value = "off,0,1,2,4")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "off,1,2,4,6,8,10,12,14,16"
+    )]
     pub mention_grid: Vec<Mention>,
     /// Score thresholds (-1000: none).
     #[arg(
         long,
         value_delimiter = ',',
         allow_hyphen_values = true,
-        default_value = "-1000,-1,-2,-3,-4,-5,-6,-8"
+        default_value = "-1000,-0.5,-0.75,-1,-1.25,-1.5,-2,-2.5,-3,-4"
     )]
     pub min_score_grid: Vec<f64>,
 }

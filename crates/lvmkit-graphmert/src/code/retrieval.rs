@@ -38,10 +38,10 @@ pub const RECORD: &str = "search.json";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct SearchTrainSettings {
     /// Passes over the training modules' (query, code) pairs.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 6)]
     pub epochs: usize,
     /// Pairs per step (each query's negatives are the batch's other codes).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// AdamW's learning rate (constant).
     #[arg(long, default_value_t = 2e-4)]

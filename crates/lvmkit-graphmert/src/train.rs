@@ -301,10 +301,20 @@ pub(crate) fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Re
     lvmkit_io::safetensors::write(path, tensors.iter(), &Default::default())
 }
 
+/// The parameters' current tensors. They share storage with the parameters, which AdamW
+/// updates in place: save them before the next step, or take a [`snapshot`].
 pub(crate) fn params(ps: &ParamStore) -> HashMap<String, Tensor> {
     ps.vars()
         .iter()
         .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect()
+}
+
+/// A copy of the parameters that later training steps leave alone.
+pub(crate) fn snapshot(ps: &ParamStore) -> Result<HashMap<String, Tensor>> {
+    ps.vars()
+        .iter()
+        .map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?)))
         .collect()
 }
 
@@ -444,6 +454,20 @@ pub fn train(
         }
         lvmkit_io::write_json_atomic(&output.join("config.json"), &run_config)?;
     }
+    // Weights derived from this run's (a search-tuned encoder) describe weights that this
+    // training replaces or continues.
+    if first_epoch <= s.epochs {
+        for derived in [
+            crate::code::retrieval::WEIGHTS,
+            crate::code::retrieval::RECORD,
+        ] {
+            let path = output.join(derived);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+    }
     let base_order = train_ids.clone();
     for epoch in first_epoch..=s.epochs {
         let mut rng = epoch_rng(s.seed, epoch);
@@ -560,15 +584,18 @@ pub(crate) fn progress_bar(show: bool, steps: u64, epoch: usize, epochs: usize) 
 /// A trained run: its model (weights from model.safetensors) and the settings it was trained
 /// with.
 pub fn load_run(output: &Path) -> Result<(Graphmert, TrainSettings)> {
-    let (model, settings, _) = load_run_params(output, "model.safetensors")?;
+    let (model, settings, _) = load_run_params(output, "model.safetensors", None)?;
     Ok((model, settings))
 }
 
 /// A run's model with the weights of OUTPUT/`weights`, and the parameter store that holds
-/// them (to train them further).
+/// them (to train them further). `roots` reads longer (or shorter) root chains with the same
+/// weights: no parameter depends on the number of roots (the model has no positions; the
+/// attention decay is by graph distance).
 pub fn load_run_params(
     output: &Path,
     weights: &str,
+    roots: Option<usize>,
 ) -> Result<(Graphmert, TrainSettings, ParamStore)> {
     let cpath = output.join("config.json");
     let saved: serde_json::Value =
@@ -582,8 +609,11 @@ pub fn load_run_params(
     if saved["format"] != "lvmkit-graphmert-1" {
         bail!("{}: not a GraphMERT run config", cpath.display());
     }
-    let config: GraphmertConfig = serde_json::from_value(saved["model"].clone())
+    let mut config: GraphmertConfig = serde_json::from_value(saved["model"].clone())
         .with_context(|| format!("{}: bad model config", cpath.display()))?;
+    if let Some(roots) = roots {
+        config.layout.roots = roots;
+    }
     let settings: TrainSettings = serde_json::from_value(saved["train"].clone())
         .with_context(|| format!("{}: bad train settings", cpath.display()))?;
     let mut ps = ParamStore::new(settings.seed, &Device::Cpu);
@@ -612,6 +642,25 @@ pub fn load_run_params(
 mod tests {
     use super::*;
     use crate::DataOptions;
+
+    /// AdamW updates parameters in place: a snapshot keeps the values it was taken with.
+    #[test]
+    fn a_snapshot_survives_later_steps() {
+        let mut ps = ParamStore::new(7, &Device::Cpu);
+        let w = ps
+            .tensor("w", &[4], lvmkit_models::nn::Init::Normal(1.0))
+            .unwrap();
+        let kept = snapshot(&ps).unwrap()["w"].to_vec1::<f32>().unwrap();
+        let shared = params(&ps)["w"].clone();
+        let mut opt = AdamW::new(ps.vars(), AdamWConfig::default()).unwrap();
+        let grads = w.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        opt.step(&grads, 0.1, 1.0).unwrap();
+        let now = ps.vars()[0].1.as_tensor().to_vec1::<f32>().unwrap();
+        assert_ne!(now, kept);
+        assert_eq!(snapshot(&ps).unwrap()["w"].to_vec1::<f32>().unwrap(), now);
+        // The plain tensors follow the parameters; the snapshot does not.
+        assert_eq!(shared.to_vec1::<f32>().unwrap(), now);
+    }
 
     /// A batch's loss terms and gradients are the same whether it runs whole or as shards
     /// (dropout off): the shards' means are weighted by their share of the targets.

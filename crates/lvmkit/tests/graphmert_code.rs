@@ -228,6 +228,35 @@ fn code_data_parses_real_source_slices_into_a_split_graph_with_provenance() {
         .fold(f64::MIN, f64::max);
     assert_eq!(epochs[kept - 1]["val_mrr"].as_f64().unwrap(), best);
     assert!(run.join("search.safetensors").exists());
+    // The saved weights are the kept epoch's: scored again on the validation modules, they
+    // give its MRR.
+    let val_dir = tmp.path().join("eval-val");
+    ok(lvmkit(&[
+        "graphmert",
+        "code",
+        "eval",
+        "--run",
+        s(&run),
+        "--on",
+        "val",
+        "--output",
+        s(&val_dir),
+        "--max-heads",
+        "5",
+        "--mlm-sequences",
+        "4",
+        "--transe-epochs",
+        "1",
+    ]));
+    let val: Value =
+        serde_json::from_str(&std::fs::read_to_string(val_dir.join("eval_val.json")).unwrap())
+            .unwrap();
+    let tuned = &val["search"]["rows"][0];
+    assert_eq!(tuned["name"], "graphmert");
+    assert!(
+        (tuned["mrr"].as_f64().unwrap() - best).abs() < 1e-9,
+        "{tuned} against {record}"
+    );
     fails_with(
         &lvmkit(&[
             "graphmert",
@@ -406,6 +435,18 @@ fn code_data_parses_real_source_slices_into_a_split_graph_with_provenance() {
         ]),
         "must be \"off\" or a number",
     );
+    assert_eq!(
+        x["held_out_edges_recovered"].as_u64().unwrap() as usize,
+        triples
+            .iter()
+            .filter(|t| t["held_out_edge"].as_bool().unwrap())
+            .count()
+    );
+
+    // Training the run again makes its search-tuned weights stale: they go.
+    ok(train(&["--force"], &run));
+    assert!(!run.join("search.safetensors").exists());
+    assert!(!run.join("search.json").exists());
 
     // Refusals, by name.
     fails_with(

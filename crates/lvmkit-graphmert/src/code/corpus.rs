@@ -37,8 +37,10 @@ use tokenizers::{
 
 const SPECIAL: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
-/// Trains a WordPiece vocabulary of at most `size` tokens on `texts` (deterministic: the same
-/// texts give the same vocabulary, on any machine and thread count).
+/// Trains a WordPiece vocabulary of at most `size` tokens on `texts` (more only when the
+/// special tokens, the alphabet and its `##` forms alone are more, as with `tokenizers`'
+/// trainer); deterministic: the same texts give the same vocabulary, on any machine and thread
+/// count.
 ///
 /// The words are split by the tokenizer's own normaliser and pre-tokeniser (BERT's), and the
 /// vocabulary is learnt the way `tokenizers`' `WordPieceTrainer` learns it: the alphabet, its

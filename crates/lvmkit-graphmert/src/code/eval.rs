@@ -5,8 +5,11 @@
 //!   method or class with at least one `calls`/`raises`/`returns`/`inherits_from` edge, the
 //!   roots are its name, signature and doc (never its body); for each of those relations that
 //!   training edges have for its kind and language, leaf 0 of its own name's root is masked and
-//!   H-GAT is told the relation; tails are entity names whose tokens are all among the top-k at
-//!   that leaf, ranked by mean log-probability. Scored on the names of the held-out tails
+//!   H-GAT is told the relation ([`leaf_outputs`]). Candidate tails are entity names whose
+//!   tokens are all among the top-k at that leaf, and with `--mention` the names the head's
+//!   text mentions, scored by the model's distribution at the leaf and given only to the
+//!   relation it prefers; `--min-score` and `--tails` cut them ([`choose`]; `code tune` picks
+//!   both on the validation modules). Scored on the names of the held-out tails
 //!   (precision over every triple of a judged head, recall, Hits@1/10; a tail with the head's
 //!   own name is left out of the truth and of every system) and by the ontology (validity:
 //!   every system proposes only names the relation's range allows, so it is 1 by construction
@@ -15,7 +18,9 @@
 //!   nearest the head's text with the sentence encoder); each system keeps `--tails` per
 //!   (head, relation).
 //! - **Code search**: [`CodeData::search_task`]; GraphMERT ranks by the cosine of its mean
-//!   root states (query text vs code text), next to BM25 and the sentence encoder.
+//!   root states (query text vs code text) with the search-tuned encoder of `code
+//!   search-train` when the run has one (the pretrained encoder's row beside it), next to BM25
+//!   and the sentence encoder.
 //! - **MLM and MNM accuracy** on the held-out modules' sequences (their own edges in the
 //!   leaves), and with `--ablation RUN` (a `--no-leaves` run of the same data) this run and the
 //!   ablation on the same sequences without leaves, masked alike: whether training with the
@@ -350,7 +355,7 @@ pub struct CodeChoice {
     /// masked leaf (each name only for the relation the model gives it the most probability
     /// for) with this bonus added to their mean log-probability; "off": only the names formed
     /// from the top-k tokens. The default was chosen by `code tune`.
-    #[arg(long, default_value = "10")]
+    #[arg(long, default_value = "10", allow_negative_numbers = true)]
     pub mention: Mention,
     /// Keep a tail only if its score (mean log-probability, plus the mention bonus) is at
     /// least this; a very low value (-1000) keeps all. The default was chosen by `code tune`.
@@ -1076,7 +1081,7 @@ pub fn extract(run: &CodeRun, settings: &CodeEvalSettings, out: &Path) -> Result
     let x = CodeExtraction {
         on: settings.on,
         heads: task.heads.len(),
-        queries: task.queries.len(),
+        queries: outs.len(),
         triples: triples.len(),
         held_out_edges_recovered: triples
             .iter()
@@ -1095,6 +1100,7 @@ pub struct CodeTuneGrid {
     #[arg(
         long,
         value_delimiter = ',',
+        allow_hyphen_values = true,
         default_value = "off,1,2,4,6,8,10,12,14,16"
     )]
     pub mention_grid: Vec<Mention>,

@@ -17,7 +17,7 @@ use super::split::Part;
 use crate::inject::Vocab;
 use crate::model::{GraphBatch, Graphmert};
 use crate::search::{dense_ranks, SearchScores};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{Tensor, D};
 use lvmkit_models::nn::Mode;
 use lvmkit_models::ops::{cross_entropy_rows, matmul};
@@ -49,6 +49,11 @@ pub struct SearchTrainSettings {
     /// Cosines are divided by this before the softmax.
     #[arg(long, default_value_t = 0.05)]
     pub temperature: f64,
+    /// Roots each side is read with (the run's own layout has 48, which holds a function's
+    /// first ~46 tokens of code); the same weights read any number. 0: the run's.
+    #[arg(long, default_value_t = 128)]
+    #[serde(default)]
+    pub roots: usize,
     /// Seed of the pair order.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -192,7 +197,14 @@ pub fn train(
     }
     let _lock = lvmkit_io::OutputLock::acquire(run_dir, "GraphMERT code run")?;
     let run = CodeRun::open(data_dir, run_dir)?;
-    let (model, _, ps) = crate::train::load_run_params(run_dir, "model.safetensors")?;
+    if s.roots != 0 && s.roots < 8 {
+        bail!("--roots: at least 8, got {}", s.roots);
+    }
+    let (model, _, ps) = crate::train::load_run_params(
+        run_dir,
+        "model.safetensors",
+        (s.roots > 0).then_some(s.roots),
+    )?;
     let vocab = &run.corpus.vocab;
     let roots = model.config.layout.roots;
     let train_task = run.data.search_task(Part::Train)?;
@@ -261,7 +273,7 @@ pub fn train(
         };
         report(&e);
         if best.as_ref().is_none_or(|b| val.mrr > b.0) {
-            best = Some((val.mrr, epoch, crate::train::params(&ps)));
+            best = Some((val.mrr, epoch, crate::train::snapshot(&ps)?));
         }
         epochs.push(e);
     }
@@ -278,11 +290,20 @@ pub fn train(
     Ok(record)
 }
 
-/// The run's search-tuned encoder, when `code search-train` made one.
+/// The run's search-tuned encoder, when `code search-train` made one, with the roots it was
+/// tuned with.
 pub fn load(run_dir: &Path) -> Result<Option<Graphmert>> {
     if !run_dir.join(WEIGHTS).exists() {
         return Ok(None);
     }
-    let (model, _, _) = crate::train::load_run_params(run_dir, WEIGHTS)?;
+    let path = run_dir.join(RECORD);
+    let record: SearchRecord = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .with_context(|| format!("{} is missing beside {WEIGHTS}", path.display()))?,
+    )
+    .with_context(|| format!("{} is damaged", path.display()))?;
+    let roots = record.settings.roots;
+    let (model, _, _) =
+        crate::train::load_run_params(run_dir, WEIGHTS, (roots > 0).then_some(roots))?;
     Ok(Some(model))
 }

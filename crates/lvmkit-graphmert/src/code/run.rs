@@ -106,14 +106,6 @@ pub fn train(
         };
         lvmkit_io::write_json_atomic(&output.join("code.json"), &file)?;
     }
-    // A search-tuned encoder was tuned from weights this training replaces or continues.
-    for stale in [super::retrieval::WEIGHTS, super::retrieval::RECORD] {
-        let path = output.join(stale);
-        if path.exists() {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove {}", path.display()))?;
-        }
-    }
     let config = GraphmertConfig::preset(preset, corpus.vocab.size, RELATIONS.len());
     let (model, ps, history) =
         crate::train::train(&corpus, &config, settings, output, opts, report)?;

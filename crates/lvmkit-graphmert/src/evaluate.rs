@@ -587,6 +587,27 @@ pub struct TunePoint {
     pub row: SystemRow,
 }
 
+/// A system's worst column relative to the best value on it, as (column, ratio): a column
+/// where both are 0 counts as 1, one where only the best is 0 as infinite. `row` and `best`
+/// list the same columns in the same order.
+pub fn worst_ratio(
+    row: &[(&'static str, f64)],
+    best: &[(&'static str, f64)],
+) -> (&'static str, f64) {
+    row.iter()
+        .zip(best)
+        .map(|(&(name, g), &(_, b))| {
+            let ratio = match (g > 0.0, b > 0.0) {
+                (_, true) => g / b,
+                (true, false) => f64::INFINITY,
+                (false, false) => 1.0,
+            };
+            (name, ratio)
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("at least one column")
+}
+
 /// Each column's best value among `rows`.
 fn best_of(rows: &[SystemRow]) -> [(&'static str, f64); 7] {
     let mut best = columns(&rows[0]);
@@ -670,23 +691,9 @@ pub fn tune(
                         let triples: Vec<Scored> = chosen.iter().map(Extracted::scored).collect();
                         let row = scored.row(d, "graphmert", &triples);
                         let best = best_of(&baselines);
-                        let ratios =
-                            columns(&row)
-                                .into_iter()
-                                .zip(best)
-                                .map(|((name, g), (_, b))| {
-                                    let ratio = match (g > 0.0, b > 0.0) {
-                                        (_, true) => g / b,
-                                        (true, false) => f64::INFINITY,
-                                        (false, false) => 1.0,
-                                    };
-                                    (name, ratio)
-                                });
                         let validity_ok = row.validity >= best[6].1;
-                        let (worst_column, worst_ratio) = ratios
-                            .filter(|(name, _)| *name != "validity")
-                            .min_by(|a, b| a.1.total_cmp(&b.1))
-                            .expect("six columns");
+                        let (worst_column, worst_ratio) =
+                            worst_ratio(&columns(&row)[..6], &best[..6]);
                         points.push(TunePoint {
                             keep,
                             validity_ok,

@@ -298,6 +298,15 @@ impl Task {
         }
     }
 
+    /// The part's target edges as (head, relation, tail name).
+    fn truth(&self) -> HashSet<(u32, u8, u32)> {
+        self.split
+            .held_out
+            .iter()
+            .map(|e| (e.child, e.relation, e.parent))
+            .collect()
+    }
+
     fn row(
         &self,
         d: &CodeData,
@@ -1003,12 +1012,7 @@ fn write_triples(
     triples: &[Scored],
     tokens: &TokensOf,
 ) -> Result<()> {
-    let truth: HashSet<(u32, u8, u32)> = task
-        .split
-        .held_out
-        .iter()
-        .map(|e| (e.child, e.relation, e.parent))
-        .collect();
+    let truth = task.truth();
     lvmkit_io::write_atomic(path, |w| {
         for s in triples {
             let e = d.graph.entity(s.head);
@@ -1072,12 +1076,7 @@ pub fn extract(run: &CodeRun, settings: &CodeEvalSettings, out: &Path) -> Result
         &triples,
         &tokens,
     )?;
-    let truth: HashSet<(u32, u8, u32)> = task
-        .split
-        .held_out
-        .iter()
-        .map(|e| (e.child, e.relation, e.parent))
-        .collect();
+    let truth = task.truth();
     let x = CodeExtraction {
         on: settings.on,
         heads: task.heads.len(),
@@ -1199,19 +1198,7 @@ pub fn tune(
             let choice = CodeChoice { mention, min_score };
             let (triples, _) = choose(&outs, &choice, settings.tails);
             let row = task.row(d, &names, "graphmert", &triples);
-            let (worst_column, worst_ratio) = columns(&row)
-                .into_iter()
-                .zip(best)
-                .map(|((name, g), (_, b))| {
-                    let ratio = match (g > 0.0, b > 0.0) {
-                        (_, true) => g / b,
-                        (true, false) => f64::INFINITY,
-                        (false, false) => 1.0,
-                    };
-                    (name, ratio)
-                })
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .expect("four columns");
+            let (worst_column, worst_ratio) = crate::evaluate::worst_ratio(&columns(&row), &best);
             points.push(CodeTunePoint {
                 choice,
                 worst_ratio,

@@ -2,7 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use lvmkit_corpus::Document;
-use lvmkit_encode::{encode_with_cache, EmbeddingCache, EncodeOptions, SentenceEncoder};
+use lvmkit_encode::shard::{Merged, ShardReport};
+use lvmkit_encode::{
+    encode_with_cache, EmbeddingCache, EncodeOptions, SentenceEncoder, Shard, ShardInput,
+};
 use lvmkit_io::OutputLock;
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
@@ -54,21 +57,38 @@ pub fn read_corpus(path: &Path) -> Result<Vec<Document>> {
     Ok(docs)
 }
 
-/// Builds the dataset in a temporary folder beside `out`, then swaps it into place.
-pub fn build(
-    inputs: &[BuildInput],
-    encoder: &SentenceEncoder,
-    opts: &BuildOptions,
-    out: &Path,
-) -> Result<Manifest> {
+/// The documents and sentences of a build's inputs, before embedding.
+struct Collected {
+    entries: Vec<DocumentEntry>,
+    texts: Vec<String>,
+    inputs: Vec<InputInfo>,
+    empty: usize,
+    with_ood: bool,
+}
+
+impl Collected {
+    /// The inputs as sharded jobs identify them.
+    fn shard_inputs(&self) -> Vec<ShardInput> {
+        self.inputs
+            .iter()
+            .map(|i| ShardInput {
+                path: i.path.clone(),
+                sha256: i.sha256.clone(),
+                role: i.role.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Reads the inputs, splits their documents and lists every sentence once per occurrence,
+/// documents contiguous.
+fn collect(inputs: &[BuildInput], opts: &BuildOptions) -> Result<Collected> {
     if opts.context == 0 {
         bail!("--context must be at least 1");
     }
     if !inputs.iter().any(|i| !i.ood) {
         bail!("no training corpus given (only --ood corpora)");
     }
-    // Held from before the first sentence is embedded until the folder is in place.
-    let lock = lock_output(out)?;
     // 1. Documents, with their split.
     let mut docs: Vec<(Document, bool)> = Vec::new();
     let mut input_info = Vec::new();
@@ -132,17 +152,36 @@ pub fn build(
         });
         texts.extend(d.sentences.iter().cloned());
     }
+    Ok(Collected {
+        entries,
+        texts,
+        inputs: input_info,
+        empty,
+        with_ood: inputs.iter().any(|i| i.ood),
+    })
+}
+
+/// Builds the dataset in a temporary folder beside `out`, then swaps it into place.
+pub fn build(
+    inputs: &[BuildInput],
+    encoder: &SentenceEncoder,
+    opts: &BuildOptions,
+    out: &Path,
+) -> Result<Manifest> {
+    // Held from before the first sentence is embedded until the folder is in place.
+    let lock = lock_output(out)?;
+    let c = collect(inputs, opts)?;
     let dim = encoder.dim();
     let mut cache = match &opts.cache_dir {
         Some(dir) => Some(EmbeddingCache::open(dir, encoder.fingerprint(), dim)?),
         None => None,
     };
     let started = std::time::Instant::now();
-    let (vectors, stats) = encode_with_cache(encoder, cache.as_mut(), &texts, &opts.encode)?;
+    let (vectors, stats) = encode_with_cache(encoder, cache.as_mut(), &c.texts, &opts.encode)?;
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         "embedded {} sentences: {} from the cache, {} encoded in {secs:.1}s{}",
-        texts.len(),
+        c.texts.len(),
         stats.hits,
         stats.encoded,
         if stats.encoded > 0 {
@@ -151,26 +190,69 @@ pub fn build(
             String::new()
         }
     );
+    finish(&lock, c, encoder, vectors, &stats.truncation, opts)
+}
 
+/// `build --shard I/N`: embeds the share of the inputs' distinct sentences that shard `s` owns
+/// into its shard file beside `out` ([`lvmkit_encode::shard`]). No lock is taken on `out`: the
+/// shards of one output run at once, each writing only its own file.
+pub fn build_shard(
+    inputs: &[BuildInput],
+    encoder: &SentenceEncoder,
+    opts: &BuildOptions,
+    out: &Path,
+    s: Shard,
+) -> Result<ShardReport> {
+    let c = collect(inputs, opts)?;
+    lvmkit_encode::shard::embed_shard(encoder, &c.texts, &c.shard_inputs(), s, out, &opts.encode)
+}
+
+/// `build --merge`: the dataset [`build`] writes, with every vector taken from the shards
+/// [`build_shard`] wrote (nothing is embedded). `command` is the command line a missing shard
+/// is made with, for the message that names it.
+pub fn merge(
+    inputs: &[BuildInput],
+    encoder: &SentenceEncoder,
+    opts: &BuildOptions,
+    out: &Path,
+    command: &str,
+) -> Result<(Manifest, Merged)> {
+    let lock = lock_output(out)?;
+    let c = collect(inputs, opts)?;
+    let mut merged =
+        lvmkit_encode::shard::merge_shards(encoder, &c.texts, &c.shard_inputs(), out, command)?;
+    let vectors = std::mem::take(&mut merged.vectors);
+    let m = finish(&lock, c, encoder, vectors, &merged.truncation, opts)?;
+    Ok((m, merged))
+}
+
+/// Writes the dataset of `c` with its vectors.
+fn finish(
+    lock: &OutputLock,
+    c: Collected,
+    encoder: &SentenceEncoder,
+    vectors: Vec<f32>,
+    truncation: &lvmkit_encode::Truncation,
+    opts: &BuildOptions,
+) -> Result<Manifest> {
     let encoder_info = EncoderInfo {
         name: encoder.name(),
         path: encoder.folder().root.display().to_string(),
         fingerprint: encoder.fingerprint().to_string(),
-        dim,
+        dim: encoder.dim(),
     };
-    let with_ood = inputs.iter().any(|i| i.ood);
-    let truncated = TruncatedTexts::locate(&stats.truncation, &entries);
+    let truncated = TruncatedTexts::locate(truncation, &c.entries);
     assemble_encoded(
-        &lock,
+        lock,
         Parts {
-            entries,
-            texts,
+            entries: c.entries,
+            texts: c.texts,
             vectors,
-            dim,
+            dim: encoder.dim(),
             encoder: encoder_info,
-            inputs: input_info,
-            empty,
-            with_ood,
+            inputs: c.inputs,
+            empty: c.empty,
+            with_ood: c.with_ood,
         },
         truncated,
         opts,

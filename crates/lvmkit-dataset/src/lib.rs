@@ -17,6 +17,8 @@ pub mod layout;
 pub mod npz;
 pub mod split;
 
-pub use build::{build, from_vectors, BuildInput, BuildOptions, VectorDocument};
+pub use build::{
+    build, build_shard, from_vectors, merge, BuildInput, BuildOptions, VectorDocument,
+};
 pub use layout::{Dataset, DocumentEntry, Manifest, Split, SplitSummary, Window};
 pub use split::SplitRatios;

@@ -44,16 +44,11 @@ impl Backbone {
         })
     }
 
-    /// candle's T5 encoder takes no attention mask, so padded positions would be attended to.
-    /// Callers must hand it batches of equal-length (unpadded) sequences.
-    pub fn needs_unpadded_batches(&self) -> bool {
-        matches!(self, Self::T5(_))
-    }
-
     /// `ids` and `mask` are [B, T] u32; returns [B, T, H] f32 token states.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Self::Bert(m) => m.forward(ids, mask)?,
+            // No attention mask: every batch holds texts of one length (`plan_batches`).
             // `forward` takes &mut for the decoder's kv-cache; a clone shares the weights.
             Self::T5(m) => m.clone().forward(ids)?,
         })

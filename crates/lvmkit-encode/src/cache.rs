@@ -1,7 +1,7 @@
 //! Embeddings remembered by (encoder fingerprint, text hash), so that re-embedding an unchanged
 //! corpus does no model work.
 //!
-//! Layout: `<root>/<fingerprint[..16]>/seg-NNNNNN.bin`, append-only segments written atomically,
+//! Layout: `<root>/<fingerprint[..16]>-u/seg-NNNNNN.bin`, append-only segments written atomically,
 //! each `b"LVMKITC1" | dim: u32 | count: u64 | count × 16-byte key | count × dim × f32` (little
 //! endian). Segments are merged into one when there are many. The cache is derived data: a
 //! damaged segment is reported and ignored, never fatal.
@@ -50,7 +50,9 @@ pub struct EmbeddingCache {
 impl EmbeddingCache {
     /// Opens (or creates) the cache of one encoder under `root`.
     pub fn open(root: &Path, fingerprint: &str, dim: usize) -> Result<Self> {
-        let dir = root.join(&fingerprint[..16.min(fingerprint.len())]);
+        // `-u`: embedded in unpadded batches, whose bits do not depend on the batch; a cache
+        // written by padded batches (the bare fingerprint) is left alone, never mixed in.
+        let dir = root.join(format!("{}-u", &fingerprint[..16.min(fingerprint.len())]));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create cache folder {}", dir.display()))?;
         let mut cache = Self {

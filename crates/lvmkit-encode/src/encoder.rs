@@ -227,12 +227,7 @@ impl SentenceEncoder {
             return Ok((Vec::new(), Vec::new()));
         }
         let (ids, counts) = self.tokenize_counting(texts)?;
-        let batches = plan_batches(
-            &ids,
-            opts.batch_size.max(1),
-            opts.max_batch_tokens.max(1),
-            self.backbone.needs_unpadded_batches(),
-        );
+        let batches = plan_batches(&ids, opts.batch_size.max(1), opts.max_batch_tokens.max(1));
         // Batches run in parallel across rayon's threads (matrix products still split their
         // work through rayon too). Element-wise ops run best inline: see `main.rs` on
         // CANDLE_NUM_THREADS.
@@ -310,25 +305,25 @@ fn token_budget() -> usize {
         .unwrap_or(1024)
 }
 
-/// Groups text indices into batches of similar length, longest first, each with at most
-/// `batch_size` texts and `max_tokens` padded tokens (a single text may exceed the budget).
-/// With `unpadded`, a batch only holds sequences of exactly equal length.
-fn plan_batches(
-    ids: &[Vec<u32>],
-    batch_size: usize,
-    max_tokens: usize,
-    unpadded: bool,
-) -> Vec<Vec<usize>> {
+/// Groups text indices into batches of texts of exactly equal token length, longest first,
+/// each with at most `batch_size` texts and `max_tokens` tokens (a single text may exceed the
+/// budget).
+///
+/// Never padded, for two reasons: a text's embedding must have the same bits whatever texts
+/// share its batch (padding changes the width that attention's reductions run over, and so
+/// the last bits; the number of rows does not), so that the cache, a sharded job's merge and a
+/// single process agree byte for byte (`tests/batch_invariance.rs`); and candle's T5 encoder
+/// takes no attention mask.
+fn plan_batches(ids: &[Vec<u32>], batch_size: usize, max_tokens: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
     let mut batches: Vec<Vec<usize>> = Vec::new();
     for i in order {
         match batches.last_mut() {
-            // Sorted longest first, so a batch's padded width is its first text's length.
             Some(cur)
                 if cur.len() < batch_size
                     && (cur.len() + 1) * ids[cur[0]].len() <= max_tokens
-                    && (!unpadded || ids[cur[0]].len() == ids[i].len()) =>
+                    && ids[cur[0]].len() == ids[i].len() =>
             {
                 cur.push(i)
             }
@@ -357,16 +352,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn batches_are_sorted_by_length_and_unpadded_batches_are_uniform() {
+    fn batches_are_sorted_by_length_and_never_padded() {
         let ids: Vec<Vec<u32>> = [3, 5, 3, 4, 5, 3].iter().map(|&n| vec![1; n]).collect();
-        let b = plan_batches(&ids, 2, 100, false);
+        let b = plan_batches(&ids, 2, 100);
         assert_eq!(b.iter().map(|x| x.len()).sum::<usize>(), 6);
-        assert_eq!(b[0], vec![1, 4]);
+        assert_eq!(b, vec![vec![1, 4], vec![3], vec![0, 2], vec![5]]);
         // the token budget splits batches of long texts: 2 × 5 tokens > 9
-        assert!(plan_batches(&ids, 10, 9, false)
+        assert!(plan_batches(&ids, 10, 9)
             .iter()
             .all(|b| b.len() * ids[b[0]].len() <= 9 || b.len() == 1));
-        let b = plan_batches(&ids, 10, 100, true);
+        let b = plan_batches(&ids, 10, 100);
         for batch in &b {
             assert!(batch.iter().all(|&i| ids[i].len() == ids[batch[0]].len()));
         }

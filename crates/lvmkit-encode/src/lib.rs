@@ -5,7 +5,8 @@
 //! (BERT family or T5 encoder), [`pooling`] reduces token states under the attention mask,
 //! [`encoder`] adds the optional Dense layers and normalisation and batches texts by length,
 //! and [`cache`] remembers embeddings by (encoder fingerprint, text hash) so an unchanged corpus
-//! is never embedded twice. [`truncation`] counts the texts cut to the encoder's token limit.
+//! is never embedded twice; [`shard`] splits the embedding of a corpus into independent shards
+//! for a cluster, and merges them. [`truncation`] counts the texts cut to the encoder's token limit.
 //! [`bench`] measures sentences per second.
 
 pub mod backbone;
@@ -15,11 +16,13 @@ pub mod cache;
 pub mod encoder;
 pub mod folder;
 pub mod pooling;
+pub mod shard;
 pub mod truncation;
 
 pub use cache::{encode_with_cache, CacheStats, EmbeddingCache};
 pub use encoder::{EncodeOptions, SentenceEncoder};
 pub use folder::{BackboneKind, StFolder};
+pub use shard::{Shard, ShardInput};
 pub use truncation::Truncation;
 
 /// Cosine similarity of two vectors (not assumed normalised).

@@ -4,7 +4,8 @@
 
 use anyhow::Result;
 use lvmkit_dataset::{BuildInput, BuildOptions, Dataset, Manifest, SplitRatios};
-use lvmkit_encode::{EncodeOptions, SentenceEncoder};
+use lvmkit_encode::shard::{Merged, ShardReport};
+use lvmkit_encode::{EncodeOptions, SentenceEncoder, Shard};
 use lvmkit_io::fresh::Stage;
 use std::path::{Path, PathBuf};
 
@@ -39,9 +40,8 @@ impl DatasetSpec {
             .collect()
     }
 
-    /// Builds the dataset into `output` (replacing it atomically).
-    pub fn build(&self, enc: &SentenceEncoder, output: &Path) -> Result<Manifest> {
-        let opts = BuildOptions {
+    fn options(&self) -> BuildOptions {
+        BuildOptions {
             context: self.context,
             ratios: self.ratios,
             seed: self.seed,
@@ -51,8 +51,33 @@ impl DatasetSpec {
                 ..Default::default()
             },
             cache_dir: self.cache.clone(),
-        };
-        lvmkit_dataset::build(&self.inputs(), enc, &opts, output)
+        }
+    }
+
+    /// Builds the dataset into `output` (replacing it atomically).
+    pub fn build(&self, enc: &SentenceEncoder, output: &Path) -> Result<Manifest> {
+        lvmkit_dataset::build(&self.inputs(), enc, &self.options(), output)
+    }
+
+    /// Embeds shard `shard` of the sentences into its file beside `output`.
+    pub fn build_shard(
+        &self,
+        enc: &SentenceEncoder,
+        output: &Path,
+        shard: Shard,
+    ) -> Result<ShardReport> {
+        lvmkit_dataset::build_shard(&self.inputs(), enc, &self.options(), output, shard)
+    }
+
+    /// Builds the dataset into `output` from the shards beside it; `command` makes a missing
+    /// shard (named in the refusal).
+    pub fn merge(
+        &self,
+        enc: &SentenceEncoder,
+        output: &Path,
+        command: &str,
+    ) -> Result<(Manifest, Merged)> {
+        lvmkit_dataset::merge(&self.inputs(), enc, &self.options(), output, command)
     }
 }
 

@@ -2,8 +2,10 @@
 //! a text file embedded into an `.npy`.
 
 use anyhow::{bail, Result};
+use lvmkit_encode::shard::{embed_shard, merge_shards, ShardReport};
 use lvmkit_encode::{
-    encode_with_cache, EmbeddingCache, EncodeOptions, SentenceEncoder, Truncation,
+    encode_with_cache, EmbeddingCache, EncodeOptions, SentenceEncoder, Shard, ShardInput,
+    Truncation,
 };
 use lvmkit_sources::DataDir;
 use std::path::Path;
@@ -79,4 +81,63 @@ pub fn encode_file(
         truncation: stats.truncation,
         seconds,
     })
+}
+
+/// The input of a sharded `lvmkit encode`, as its shards and merge identify it.
+fn lines_input(input: &Path) -> Result<Vec<ShardInput>> {
+    Ok(vec![ShardInput {
+        path: input.display().to_string(),
+        sha256: lvmkit_io::hash::sha256_file(input)?,
+        role: "lines".into(),
+    }])
+}
+
+/// `lvmkit encode --shard I/N`: embeds the distinct lines of `input` that shard `shard` owns
+/// into its file beside `output`.
+pub fn encode_shard(
+    texts: &[String],
+    input: &Path,
+    output: &Path,
+    enc: &SentenceEncoder,
+    shard: Shard,
+    batch_size: usize,
+) -> Result<ShardReport> {
+    if texts.is_empty() {
+        bail!("no lines to encode");
+    }
+    let opts = EncodeOptions {
+        batch_size,
+        progress: true,
+        ..Default::default()
+    };
+    embed_shard(enc, texts, &lines_input(input)?, shard, output, &opts)
+}
+
+/// `lvmkit encode --merge`: the `.npy` [`encode_file`] writes, from the shards beside
+/// `output` (nothing is embedded). `command` makes a missing shard, for the refusal.
+pub fn merge_file(
+    texts: &[String],
+    input: &Path,
+    output: &Path,
+    enc: &SentenceEncoder,
+    command: &str,
+) -> Result<(EncodedFile, usize)> {
+    if texts.is_empty() {
+        bail!("no lines to encode");
+    }
+    lvmkit_io::atomic::check_output_file(output)?;
+    let t = Instant::now();
+    let merged = merge_shards(enc, texts, &lines_input(input)?, output, command)?;
+    lvmkit_io::npy::write(output, &[texts.len(), enc.dim()], &merged.vectors)?;
+    Ok((
+        EncodedFile {
+            rows: texts.len(),
+            dim: enc.dim(),
+            from_cache: 0,
+            encoded: 0,
+            truncation: merged.truncation,
+            seconds: t.elapsed().as_secs_f64(),
+        },
+        merged.shards,
+    ))
 }

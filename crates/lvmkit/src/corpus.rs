@@ -8,7 +8,9 @@ use lvmkit_corpus::{IngestStats, SegmentConfig};
 use lvmkit_dataset::{Dataset, Manifest};
 use lvmkit_io::{Align, Table};
 use lvmkit_pipeline::dataset::DatasetSpec;
-use lvmkit_pipeline::encode::{blank_lines, embedding_cache, encode_file, load_encoder};
+use lvmkit_pipeline::encode::{
+    blank_lines, embedding_cache, encode_file, encode_shard, load_encoder, merge_file,
+};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -125,12 +127,61 @@ pub struct EncoderArgs {
     pub no_cache: bool,
 }
 
+/// Splitting an embedding job over independent processes (a cluster's job array).
+#[derive(Args, Clone)]
+pub struct ShardArgs {
+    /// Embed only shard I of N (from 0) of the distinct sentences, chosen by a stable hash of
+    /// each sentence, into <output>.shards/ (the embedding cache is not used). Run every I
+    /// (as a Slurm job array: scripts/slurm/), then the same command with --merge.
+    #[arg(long, value_name = "I/N", conflicts_with = "merge")]
+    pub shard: Option<lvmkit_encode::Shard>,
+    /// Write the output from the shards in <output>.shards/ (one per I of --shard I/N), embedding
+    /// nothing: the same bytes as the command without shards.
+    #[arg(long)]
+    pub merge: bool,
+}
+
+/// The command line that makes the shards a merge reads: this one, without `--merge`.
+fn shard_command() -> String {
+    let quote = |a: String| {
+        if !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
+        {
+            a
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
+    };
+    std::iter::once("lvmkit".to_string())
+        .chain(
+            std::env::args()
+                .skip(1)
+                .filter(|a| a != "--merge")
+                .map(quote),
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn print_shard(report: &lvmkit_encode::shard::ShardReport, shard: lvmkit_encode::Shard) {
+    println!(
+        "shard {shard}: {} of {} distinct sentences embedded in {:.1}s into {}",
+        report.embedded,
+        report.distinct,
+        report.seconds,
+        report.path.display()
+    );
+}
+
 #[derive(Args)]
 pub struct EncodeArgs {
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
     pub encoder: EncoderArgs,
+    #[command(flatten)]
+    pub shards: ShardArgs,
     /// UTF-8 text file, one text per line (row i of the output is line i).
     #[arg(long)]
     pub input: PathBuf,
@@ -149,17 +200,35 @@ pub fn encode(args: &EncodeArgs) -> Result<()> {
     }
     let data = args.data.dir();
     let enc = load_encoder(&data.encoder_or_default(args.encoder.encoder.as_deref()))?;
-    let mut cache = match args.encoder.no_cache {
-        true => None,
-        false => Some(embedding_cache(&data, &enc)?),
+    if let Some(shard) = args.shards.shard {
+        let r = encode_shard(
+            &texts,
+            &args.input,
+            &args.output,
+            &enc,
+            shard,
+            args.encoder.batch_size,
+        )?;
+        print_shard(&r, shard);
+        return Ok(());
+    }
+    let e = if args.shards.merge {
+        let (e, shards) = merge_file(&texts, &args.input, &args.output, &enc, &shard_command())?;
+        eprintln!("merged {shards} shards");
+        e
+    } else {
+        let mut cache = match args.encoder.no_cache {
+            true => None,
+            false => Some(embedding_cache(&data, &enc)?),
+        };
+        encode_file(
+            &texts,
+            &args.output,
+            &enc,
+            cache.as_mut(),
+            args.encoder.batch_size,
+        )?
     };
-    let e = encode_file(
-        &texts,
-        &args.output,
-        &enc,
-        cache.as_mut(),
-        args.encoder.batch_size,
-    )?;
     let t = &e.truncation;
     if !t.is_none() {
         let longest = format!("line {}", t.longest_index + 1);
@@ -167,6 +236,7 @@ pub fn encode(args: &EncodeArgs) -> Result<()> {
         eprintln!("warning: {}: {warning}", args.input.display());
     }
     let rate = match e.encoded {
+        0 if args.shards.merge => "merged from shards".to_string(),
         0 => "nothing to encode".to_string(),
         n => format!("{n} encoded at {:.0} sentences/s", n as f64 / e.seconds),
     };
@@ -187,6 +257,8 @@ pub struct DatasetArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub encoder: EncoderArgs,
+    #[command(flatten)]
+    pub shards: ShardArgs,
     /// Corpus JSONL files from `lvmkit ingest` (split into train/val/test by document).
     #[arg(long, required = true, num_args = 1..)]
     pub corpus: Vec<PathBuf>,
@@ -219,7 +291,22 @@ pub fn dataset(args: &DatasetArgs) -> Result<()> {
         batch_size: args.encoder.batch_size,
         cache: (!args.encoder.no_cache).then(|| data.embedding_cache()),
     };
-    let m = spec.build(&enc, &args.output)?;
+    if let Some(shard) = args.shards.shard {
+        let r = spec.build_shard(&enc, &args.output, shard)?;
+        print_shard(&r, shard);
+        return Ok(());
+    }
+    let m = if args.shards.merge {
+        let (m, merged) = spec.merge(&enc, &args.output, &shard_command())?;
+        println!(
+            "merged {} shards from {}",
+            merged.shards,
+            merged.dir.display()
+        );
+        m
+    } else {
+        spec.build(&enc, &args.output)?
+    };
     print_dataset(&args.output, &m);
     Ok(())
 }

@@ -407,11 +407,10 @@ pub fn merge_shards(
     // key → (vector, tokens), filled shard by shard.
     let mut found: HashMap<Key, (usize, usize)> = HashMap::with_capacity(keys.len());
     let mut files = Vec::with_capacity(count);
-    for index in 0..count {
+    for (index, want) in expected.iter().enumerate() {
         let s = Shard { index, count };
         let path = shard_path(output, s);
         let f = read_shard(&path, s, encoder, inputs)?;
-        let want = &expected[index];
         let extra = f.keys.iter().filter(|k| !want.contains(*k)).count();
         let unique: HashSet<&Key> = f.keys.iter().collect();
         if extra > 0 || unique.len() != want.len() || unique.len() != f.keys.len() {

@@ -3,6 +3,7 @@
 //! graph.
 
 use crate::hnsw::{Hnsw, HnswSettings};
+use crate::pg::{PgIndex, PgOptions};
 use anyhow::{bail, Context, Result};
 use lvmkit_dataset::Dataset;
 use lvmkit_eval::BankIndex;
@@ -18,7 +19,8 @@ pub const INDEX_FORMAT: &str = "lvmkit-index-1";
 pub enum SearchMode {
     /// Matrix product over every vector.
     Exact,
-    /// The HNSW graph (falls back to exact when the bank has none).
+    /// The approximate index: the HNSW graph, in process or in PostgreSQL (falls back to exact
+    /// when the bank has none).
     Approximate,
 }
 
@@ -73,8 +75,33 @@ pub struct ConceptBank {
     /// Unit-length bank vectors, [concepts, dim] (a copy only when the dataset's are not unit).
     unit: Option<Vec<f32>>,
     dataset: Dataset,
-    hnsw: Option<Hnsw>,
+    approximate: Option<Approximate>,
     pub manifest: Option<IndexManifest>,
+}
+
+/// The approximate index a bank searches: the usearch file of `lvmkit index`, or a PostgreSQL
+/// table with pgvector's HNSW index (`lvmkit index --backend postgres`).
+pub enum Approximate {
+    Usearch(Hnsw),
+    Postgres(PgIndex),
+}
+
+impl Approximate {
+    /// Keys (concept rows) and cosine similarities of the `k` nearest, best first.
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
+        match self {
+            Self::Usearch(h) => h.search(query, k),
+            Self::Postgres(p) => p.search(query, k),
+        }
+    }
+
+    /// "hnsw" (usearch, in process) or "postgres" (pgvector's HNSW).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Usearch(_) => "hnsw",
+            Self::Postgres(_) => "postgres",
+        }
+    }
 }
 
 /// Unit-length copy of `v` ([n, dim]) when any row is not unit length already.
@@ -128,9 +155,26 @@ impl ConceptBank {
                 );
             }
             let hnsw = Hnsw::load(&idx.join("hnsw.usearch"), bank.dim, &m.hnsw, bank.unique())?;
-            bank.hnsw = Some(hnsw);
+            bank.approximate = Some(Approximate::Usearch(hnsw));
             bank.manifest = Some(m);
         }
+        Ok(bank)
+    }
+
+    /// The bank of every concept of a dataset, searched approximately through the PostgreSQL
+    /// table `lvmkit index --backend postgres` loaded from this very dataset (refused when the
+    /// table holds another version of it, or an unfinished load).
+    pub fn open_postgres(dataset_dir: &Path, pg: &PgOptions) -> Result<Self> {
+        let dataset = Dataset::open(dataset_dir)?;
+        let mut bank = Self::exact_only(dataset)?;
+        let index = PgIndex::open(pg, &bank.dataset.manifest.hash(), bank.dim, bank.unique())
+            .with_context(|| {
+                format!(
+                    "the bank of {} in PostgreSQL cannot be searched",
+                    dataset_dir.display()
+                )
+            })?;
+        bank.approximate = Some(Approximate::Postgres(index));
         Ok(bank)
     }
 
@@ -172,7 +216,7 @@ impl ConceptBank {
             exact,
             unit,
             dataset,
-            hnsw: None,
+            approximate: None,
             manifest: None,
         })
     }
@@ -195,16 +239,18 @@ impl ConceptBank {
         self.exact.unique()
     }
 
-    pub fn has_hnsw(&self) -> bool {
-        self.hnsw.is_some()
+    /// Whether approximate search has an index (usearch's or PostgreSQL's) to go to.
+    pub fn has_approximate(&self) -> bool {
+        self.approximate.is_some()
     }
 
-    pub(crate) fn set_hnsw(&mut self, hnsw: Hnsw) {
-        self.hnsw = Some(hnsw);
+    /// The approximate index, if any.
+    pub fn approximate(&self) -> Option<&Approximate> {
+        self.approximate.as_ref()
     }
 
-    pub(crate) fn hnsw(&self) -> Option<&Hnsw> {
-        self.hnsw.as_ref()
+    pub(crate) fn set_approximate(&mut self, a: Approximate) {
+        self.approximate = Some(a);
     }
 
     /// Unit vectors of the concept rows that represent each distinct vector, with those rows.
@@ -268,7 +314,7 @@ impl ConceptBank {
                 .take(k)
                 .collect()
         };
-        match (&self.hnsw, mode) {
+        match (&self.approximate, mode) {
             (Some(h), SearchMode::Approximate) => unit
                 .chunks_exact(d)
                 .map(|q| {

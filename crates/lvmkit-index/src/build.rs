@@ -1,8 +1,12 @@
 //! `lvmkit index`: build the HNSW graph of a dataset's bank, measure it against exact search,
 //! and write `<dataset>/index/` (index.json and hnsw.usearch).
 
-use crate::bank::{index_dir, ConceptBank, IndexManifest, SearchMode, INDEX_FORMAT};
+use crate::bank::{index_dir, Approximate, ConceptBank, IndexManifest, SearchMode, INDEX_FORMAT};
 use crate::hnsw::{Hnsw, HnswSettings};
+use crate::pg::{PgIndex, PgOptions, PgRow};
+
+/// Format of `<dataset>/index/postgres.json`.
+pub const PG_FORMAT: &str = "lvmkit-pgbank-1";
 use anyhow::Result;
 use lvmkit_dataset::Dataset;
 use lvmkit_io::fresh::Stage;
@@ -100,6 +104,62 @@ fn qps(n: usize, started: Instant) -> f64 {
     n as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
+/// Recall@k of `bank`'s approximate search against its exact search on `queries`, and the
+/// speed of both, one query at a time and many at once. `memory` is the approximate index's
+/// size in bytes.
+fn evaluate(
+    bank: &ConceptBank,
+    queries: &[f32],
+    query_source: String,
+    k: usize,
+    memory: usize,
+) -> Result<IndexEvaluation> {
+    let dim = bank.dim;
+    let n = queries.len() / dim;
+    let none = HashSet::new();
+    let t = Instant::now();
+    let exact = bank.search(queries, k, SearchMode::Exact, &none)?;
+    let exact_batched_qps = qps(n, t);
+    let single = n.min(200);
+    let t = Instant::now();
+    for q in queries.chunks_exact(dim).take(single) {
+        bank.search(q, k, SearchMode::Exact, &none)?;
+    }
+    let exact_qps = qps(single, t);
+    let t = Instant::now();
+    let approx: Vec<_> = queries
+        .chunks_exact(dim)
+        .map(|q| Ok(bank.search(q, k, SearchMode::Approximate, &none)?.remove(0)))
+        .collect::<Result<_>>()?;
+    let approx_qps = qps(n, t);
+    let t = Instant::now();
+    queries
+        .par_chunks_exact(dim)
+        .try_for_each(|q| bank.search(q, k, SearchMode::Approximate, &none).map(drop))?;
+    let approx_parallel_qps = qps(n, t);
+    let recall = exact
+        .iter()
+        .zip(&approx)
+        .map(|(e, a)| {
+            let truth: HashSet<usize> = e.iter().map(|h| h.row).collect();
+            a.iter().filter(|h| truth.contains(&h.row)).count() as f64 / e.len().max(1) as f64
+        })
+        .sum::<f64>()
+        / n.max(1) as f64;
+    Ok(IndexEvaluation {
+        queries: n,
+        query_source,
+        k,
+        recall_at_k: recall,
+        exact_qps,
+        exact_batched_qps,
+        approx_qps,
+        approx_parallel_qps,
+        threads: rayon::current_num_threads(),
+        hnsw_memory_bytes: memory,
+    })
+}
+
 /// Build, evaluate and save the index of `dataset_dir`. Returns the manifest written.
 pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManifest> {
     let ds = Dataset::open(dataset_dir)?;
@@ -129,41 +189,8 @@ pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManif
     bar.finish_and_clear();
     drop(vectors);
     let memory = hnsw.memory_bytes();
-    bank.set_hnsw(hnsw);
-
-    // Ground truth and speed.
-    let n = queries.len() / dim;
-    let none = HashSet::new();
-    let k = opts.k;
-    let t = Instant::now();
-    let exact = bank.search(&queries, k, SearchMode::Exact, &none)?;
-    let exact_batched_qps = qps(n, t);
-    let single = n.min(200);
-    let t = Instant::now();
-    for q in queries.chunks_exact(dim).take(single) {
-        bank.search(q, k, SearchMode::Exact, &none)?;
-    }
-    let exact_qps = qps(single, t);
-    let t = Instant::now();
-    let approx: Vec<_> = queries
-        .chunks_exact(dim)
-        .map(|q| Ok(bank.search(q, k, SearchMode::Approximate, &none)?.remove(0)))
-        .collect::<Result<_>>()?;
-    let approx_qps = qps(n, t);
-    let t = Instant::now();
-    queries
-        .par_chunks_exact(dim)
-        .try_for_each(|q| bank.search(q, k, SearchMode::Approximate, &none).map(drop))?;
-    let approx_parallel_qps = qps(n, t);
-    let recall = exact
-        .iter()
-        .zip(&approx)
-        .map(|(e, a)| {
-            let truth: HashSet<usize> = e.iter().map(|h| h.row).collect();
-            a.iter().filter(|h| truth.contains(&h.row)).count() as f64 / e.len().max(1) as f64
-        })
-        .sum::<f64>()
-        / n.max(1) as f64;
+    bank.set_approximate(Approximate::Usearch(hnsw));
+    let evaluation = evaluate(&bank, &queries, query_source, opts.k, memory)?;
 
     let manifest = IndexManifest {
         format: INDEX_FORMAT.into(),
@@ -175,18 +202,7 @@ pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManif
         hnsw: opts.hnsw,
         build_threads: opts.build_threads,
         build_seconds,
-        evaluation: IndexEvaluation {
-            queries: n,
-            query_source,
-            k,
-            recall_at_k: recall,
-            exact_qps,
-            exact_batched_qps,
-            approx_qps,
-            approx_parallel_qps,
-            threads: rayon::current_num_threads(),
-            hnsw_memory_bytes: memory,
-        },
+        evaluation,
     };
     let dir = index_dir(dataset_dir);
     std::fs::create_dir_all(&dir)?;
@@ -195,9 +211,10 @@ pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManif
     if mpath.exists() {
         std::fs::remove_file(&mpath)?;
     }
-    bank.hnsw()
-        .expect("just built")
-        .save(&dir.join("hnsw.usearch"))?;
+    match bank.approximate() {
+        Some(Approximate::Usearch(h)) => h.save(&dir.join("hnsw.usearch"))?,
+        _ => unreachable!("the graph was just built"),
+    }
     lvmkit_io::write_json_atomic(&mpath, &manifest)?;
     Ok(manifest)
 }
@@ -238,4 +255,107 @@ impl Stage for IndexStage<'_> {
         self.built = Some(build_index(self.dataset_dir, &self.opts)?);
         Ok(())
     }
+}
+
+/// `<dataset>/index/postgres.json`: what `lvmkit index --backend postgres` loaded and measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PgManifest {
+    pub format: String,
+    pub dataset_manifest_hash: String,
+    /// The server, without its password.
+    pub url: String,
+    pub table: String,
+    pub dim: usize,
+    pub concepts: usize,
+    /// Rows of the table: one per distinct vector, as in the usearch graph.
+    pub unique: usize,
+    pub hnsw: HnswSettings,
+    /// Rows this run inserted, and rows an earlier (interrupted) run had already loaded.
+    pub inserted: usize,
+    pub already_present: usize,
+    pub load_seconds: f64,
+    pub index_seconds: f64,
+    pub table_bytes: u64,
+    pub index_bytes: u64,
+    pub evaluation: IndexEvaluation,
+}
+
+/// Loads the bank of `dataset_dir` into PostgreSQL (resuming an interrupted load, refusing a
+/// table of another dataset version unless `replace`), builds pgvector's HNSW index, measures
+/// it against exact search as [`build_index`] measures usearch's, and writes
+/// `<dataset>/index/postgres.json`.
+pub fn load_postgres(
+    dataset_dir: &Path,
+    pg: &PgOptions,
+    replace: bool,
+    opts: &IndexOptions,
+) -> Result<PgManifest> {
+    let ds = Dataset::open(dataset_dir)?;
+    let _lock = lvmkit_io::OutputLock::acquire(&index_dir(dataset_dir), "index")?;
+    let hash = ds.manifest.hash();
+    let (queries, query_source) = evaluation_queries(&ds, opts.queries, opts.seed)?;
+    let mut bank = ConceptBank::exact_only(ds)?;
+    let dim = bank.dim;
+    let (vectors, rows) = bank.unique_vectors();
+    let concepts: Vec<_> = rows.iter().map(|&r| bank.concept(r)).collect();
+    let pg_rows: Vec<PgRow> = concepts
+        .iter()
+        .zip(vectors.chunks_exact(dim))
+        .map(|(c, v)| PgRow {
+            row: c.row as u64,
+            doc_id: c.doc_id,
+            position: c.position as u32,
+            text: c.text,
+            vector: v,
+        })
+        .collect();
+    let bar = if opts.show_progress {
+        let b = indicatif::ProgressBar::new(pg_rows.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "PostgreSQL {bar:30.cyan/blue} {pos}/{len} rows  {per_sec}  eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let report = crate::pg::load(pg, &hash, dim, &pg_rows, replace, &mut |done| {
+        bar.set_position(done as u64);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    drop(pg_rows);
+    drop(concepts);
+    drop(vectors);
+    let index = PgIndex::open(pg, &hash, dim, bank.unique())?;
+    let memory = (report.table_bytes + report.index_bytes) as usize;
+    bank.set_approximate(Approximate::Postgres(index));
+    let evaluation = evaluate(&bank, &queries, query_source, opts.k, memory)?;
+    let manifest = PgManifest {
+        format: PG_FORMAT.into(),
+        dataset_manifest_hash: hash,
+        url: crate::pg::redact_url(&pg.url),
+        table: pg.table.clone(),
+        dim,
+        concepts: bank.len(),
+        unique: bank.unique(),
+        hnsw: HnswSettings {
+            connectivity: pg.connectivity,
+            expansion_add: pg.expansion_add,
+            expansion_search: pg.expansion_search,
+        },
+        inserted: report.inserted,
+        already_present: report.already_present,
+        load_seconds: report.load_seconds,
+        index_seconds: report.index_seconds,
+        table_bytes: report.table_bytes,
+        index_bytes: report.index_bytes,
+        evaluation,
+    };
+    let dir = index_dir(dataset_dir);
+    std::fs::create_dir_all(&dir)?;
+    lvmkit_io::write_json_atomic(&dir.join("postgres.json"), &manifest)?;
+    Ok(manifest)
 }

@@ -263,7 +263,8 @@ pub struct BankInfo {
     /// Whether its concepts have sentences; false for a dataset imported from .npz (neighbours
     /// then have empty text, and /v1/generate is refused).
     pub texts: bool,
-    /// "hnsw" when `lvmkit index` has built one, else "exact".
+    /// The approximate index: "hnsw" when `lvmkit index` has built one, "postgres" when the
+    /// server searches a PostgreSQL bank (`serve --bank URL`), else "exact".
     pub index: String,
     /// What a request that does not say `exact` gets: "exact" or "approximate".
     pub default_search: String,

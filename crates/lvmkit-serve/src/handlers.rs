@@ -252,7 +252,7 @@ pub(crate) async fn models(State(s): State<Arc<AppState>>) -> Json<ModelsRespons
             concepts: s.bank.len(),
             unique: s.bank.unique(),
             texts: s.bank_texts,
-            index: if s.bank.has_hnsw() { "hnsw" } else { "exact" }.into(),
+            index: s.bank.approximate().map_or("exact", |a| a.name()).into(),
             default_search: match s.default_mode {
                 SearchMode::Exact => "exact",
                 SearchMode::Approximate => "approximate",

@@ -5,7 +5,7 @@
 use crate::ServedModel;
 use anyhow::{Context, Result};
 use lvmkit_encode::SentenceEncoder;
-use lvmkit_index::ConceptBank;
+use lvmkit_index::{ConceptBank, PgOptions};
 use lvmkit_train::RunDir;
 use std::path::{Path, PathBuf};
 
@@ -47,17 +47,26 @@ pub fn open_run(spec: &str) -> Result<ServedModel> {
     })
 }
 
-/// The bank of dataset `data`, or of the first model's dataset.
-pub fn open_bank(data: Option<&Path>, first: &ServedModel) -> Result<ConceptBank> {
+/// The bank of dataset `data`, or of the first model's dataset; with `postgres`, searched
+/// approximately in the PostgreSQL table `lvmkit index --backend postgres` loaded from it.
+pub fn open_bank(
+    data: Option<&Path>,
+    first: &ServedModel,
+    postgres: Option<&PgOptions>,
+) -> Result<ConceptBank> {
     let data = data.map_or_else(|| PathBuf::from(&first.config.data.path), Path::to_path_buf);
-    let bank = ConceptBank::open(&data).with_context(|| {
+    let bank = match postgres {
+        None => ConceptBank::open(&data),
+        Some(pg) => ConceptBank::open_postgres(&data, pg),
+    };
+    let bank = bank.with_context(|| {
         lvmkit_io::setting_error(
-            "data",
+            if postgres.is_some() { "bank" } else { "data" },
             format!("cannot open the concept bank {}", data.display()),
         )
     })?;
-    if bank.has_hnsw() {
-        tracing::info!("bank: {} concepts, HNSW index", bank.len());
+    if let Some(a) = bank.approximate() {
+        tracing::info!("bank: {} concepts, {} index", bank.len(), a.name());
     } else {
         tracing::warn!(
             "bank: {} concepts, exact search only; `lvmkit index --data {}` builds the HNSW index",

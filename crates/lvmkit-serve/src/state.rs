@@ -253,12 +253,12 @@ impl AppState {
         metrics.constant("bank_concepts", "Concepts in the bank", bank.len() as i64)?;
         metrics.constant("models_served", "Models served", slots.len() as i64)?;
         let mode = match search {
-            Some(SearchMode::Approximate) if !bank.has_hnsw() => bail!(
+            Some(SearchMode::Approximate) if !bank.has_approximate() => bail!(
                 "approximate search needs the bank's HNSW index: run `lvmkit index --data {}`",
                 bank.dataset_dir.display()
             ),
             Some(m) => m,
-            None if bank.has_hnsw() => SearchMode::Approximate,
+            None if bank.has_approximate() => SearchMode::Approximate,
             None => SearchMode::Exact,
         };
         let retrieval: Arc<dyn Decoder> = Arc::new(RetrievalDecoder {
@@ -433,7 +433,7 @@ impl AppState {
     pub(crate) fn mode(&self, exact: Option<bool>) -> SearchMode {
         match exact {
             Some(true) => SearchMode::Exact,
-            Some(false) if self.bank.has_hnsw() => SearchMode::Approximate,
+            Some(false) if self.bank.has_approximate() => SearchMode::Approximate,
             Some(false) => SearchMode::Exact,
             None => self.default_mode,
         }

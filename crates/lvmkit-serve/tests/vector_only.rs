@@ -78,7 +78,7 @@ fn npz_run(dir: &Path, dim: usize) -> PathBuf {
 /// The server's state as `lvmkit serve --run RUN [--encoder DIR]` builds it.
 fn start(run: &Path, encoder: Option<&Path>) -> anyhow::Result<AppState> {
     let model = load::open_run(run.to_str().unwrap())?;
-    let bank = load::open_bank(None, &model)?;
+    let bank = load::open_bank(None, &model, None)?;
     let encoder = load::open_encoder(encoder, &bank)?;
     AppState::new(
         vec![model],

@@ -37,6 +37,14 @@ pub struct ServeArgs {
     /// one of its dimension.
     #[arg(long)]
     pub encoder: Option<PathBuf>,
+    /// Search the bank's approximate index in PostgreSQL (pgvector's HNSW) rather than the
+    /// usearch file: the URL of the server `lvmkit index --backend postgres` loaded the
+    /// dataset into (e.g. postgres://postgres@127.0.0.1:54329/lvmkit, see scripts/postgres.sh).
+    /// A table loaded from another version of the dataset is refused.
+    #[arg(long, value_name = "URL")]
+    pub bank: Option<String>,
+    #[command(flatten)]
+    pub table: TableArgs,
     /// Default search of the bank; a request's "exact" field overrides it.
     #[arg(long, value_enum, default_value_t = Search::Auto)]
     pub search: Search,
@@ -70,7 +78,8 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         .iter()
         .map(|r| load::open_run(r))
         .collect::<Result<Vec<_>>>()?;
-    let bank = load::open_bank(args.data.as_deref(), &models[0])?;
+    let pg = args.bank.as_ref().map(|url| args.table.options(url, None));
+    let bank = load::open_bank(args.data.as_deref(), &models[0], pg.as_ref())?;
     let encoder = load::open_encoder(args.encoder.as_deref(), &bank)?;
     let search = match args.search {
         Search::Auto => None,
@@ -113,6 +122,39 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
     })
 }
 
+/// Where the approximate index lives.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// An HNSW graph file (usearch) in <dataset>/index/, searched in process.
+    Usearch,
+    /// A PostgreSQL table with pgvector's HNSW index (--url).
+    Postgres,
+}
+
+/// The PostgreSQL table of a bank, for `index` and `serve`.
+#[derive(Args, Clone)]
+pub struct TableArgs {
+    /// Table of the bank in PostgreSQL (one per dataset; the `lvmkit_banks` table records
+    /// which dataset version each holds).
+    #[arg(long, default_value = "lvmkit_concepts")]
+    pub table: String,
+}
+
+impl TableArgs {
+    /// The client's settings for `url`; `hnsw` gives the index's when loading.
+    fn options(
+        &self,
+        url: &str,
+        hnsw: Option<&lvmkit_index::HnswSettings>,
+    ) -> lvmkit_index::PgOptions {
+        let o = lvmkit_index::PgOptions::new(url).with_table(&self.table);
+        match hnsw {
+            Some(h) => o.with_hnsw(h),
+            None => o,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct IndexArgs {
     /// Dataset folder (from `lvmkit dataset` or `lvmkit run`, e.g. runs/default/data).
@@ -134,6 +176,18 @@ pub struct IndexArgs {
     /// Held-out queries for measuring recall and speed.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub queries: u32,
+    /// Where the index goes: a usearch file beside the dataset, or a PostgreSQL table.
+    #[arg(long, value_enum, default_value_t = Backend::Usearch)]
+    pub backend: Backend,
+    /// PostgreSQL server of `--backend postgres` (postgres://user[:password]@host:port/db).
+    /// A load that was interrupted resumes where it stopped.
+    #[arg(long, value_name = "URL", required_if_eq("backend", "postgres"))]
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub table: TableArgs,
+    /// Drop and reload a table that holds another version of the dataset (otherwise refused).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 pub fn index(args: &IndexArgs) -> Result<()> {
@@ -147,9 +201,47 @@ pub fn index(args: &IndexArgs) -> Result<()> {
         build_threads: args.threads,
         ..Default::default()
     };
+    if args.backend == Backend::Postgres {
+        let url = args.url.as_deref().expect("clap requires --url");
+        let pg = args.table.options(url, Some(&opts.hnsw));
+        let m = lvmkit_index::load_postgres(&args.data, &pg, args.replace, &opts)?;
+        print_postgres(&args.data, &m);
+        return Ok(());
+    }
+    if args.url.is_some() {
+        anyhow::bail!("--url is for --backend postgres");
+    }
     let m = lvmkit_index::build_index(&args.data, &opts)?;
     print_index(&args.data, &m);
     Ok(())
+}
+
+pub fn print_postgres(data: &Path, m: &lvmkit_index::PgManifest) {
+    println!(
+        "bank of {} concepts ({} distinct, {}-D) in table {} at {} (recorded in {})",
+        m.concepts,
+        m.unique,
+        m.dim,
+        m.table,
+        m.url,
+        lvmkit_index::index_dir(data)
+            .join("postgres.json")
+            .display()
+    );
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!(
+        "loaded {} rows in {:.1} s ({} already there), pgvector HNSW (m={}, ef_construction={}, ef_search={}) built in {:.1} s; table {:.0} MiB, index {:.0} MiB",
+        m.inserted,
+        m.load_seconds,
+        m.already_present,
+        m.hnsw.connectivity,
+        m.hnsw.expansion_add,
+        m.hnsw.expansion_search,
+        m.index_seconds,
+        mib(m.table_bytes),
+        mib(m.index_bytes)
+    );
+    print_evaluation(&m.evaluation, "PostgreSQL + pgvector HNSW");
 }
 
 pub fn print_index(data: &Path, m: &lvmkit_index::IndexManifest) {
@@ -173,6 +265,11 @@ pub fn print_index(data: &Path, m: &lvmkit_index::IndexManifest) {
         m.build_seconds,
         e.hnsw_memory_bytes as f64 / (1 << 20) as f64
     );
+    print_evaluation(e, "HNSW (usearch)");
+}
+
+/// Recall and speed of an approximate index (`name`) next to exact search.
+fn print_evaluation(e: &lvmkit_index::IndexEvaluation, name: &str) {
     println!("queries: {}", e.query_source);
     let mut t = Table::named([
         "search".to_string(),
@@ -187,7 +284,7 @@ pub fn print_index(data: &Path, m: &lvmkit_index::IndexManifest) {
         format!("{:.0} (one batch)", e.exact_batched_qps),
     ]);
     t.row([
-        "HNSW".to_string(),
+        name.to_string(),
         format!("{:.4}", e.recall_at_k),
         format!("{:.0}", e.approx_qps),
         format!("{:.0}", e.approx_parallel_qps),

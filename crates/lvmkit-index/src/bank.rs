@@ -163,17 +163,28 @@ impl ConceptBank {
 
     /// The bank of every concept of a dataset, searched approximately through the PostgreSQL
     /// table `lvmkit index --backend postgres` loaded from this very dataset (refused when the
-    /// table holds another version of it, or an unfinished load).
+    /// table holds another version of it, or an unfinished load). Searches with the
+    /// `ef_search` that `lvmkit index` measured this table with (`<dataset>/index/postgres.json`,
+    /// when it describes this table and dataset version), else `pg`'s.
     pub fn open_postgres(dataset_dir: &Path, pg: &PgOptions) -> Result<Self> {
         let dataset = Dataset::open(dataset_dir)?;
         let mut bank = Self::exact_only(dataset)?;
-        let index = PgIndex::open(pg, &bank.dataset.manifest.hash(), bank.dim, bank.unique())
-            .with_context(|| {
-                format!(
-                    "the bank of {} in PostgreSQL cannot be searched",
-                    dataset_dir.display()
-                )
-            })?;
+        let hash = bank.dataset.manifest.hash();
+        let mut pg = pg.clone();
+        let recorded = std::fs::read_to_string(index_dir(dataset_dir).join("postgres.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<crate::build::PgManifest>(&t).ok());
+        if let Some(m) = recorded {
+            if m.table == pg.table && m.dataset_manifest_hash == hash {
+                pg.expansion_search = m.hnsw.expansion_search;
+            }
+        }
+        let index = PgIndex::open(&pg, &hash, bank.dim, bank.unique()).with_context(|| {
+            format!(
+                "the bank of {} in PostgreSQL cannot be searched",
+                dataset_dir.display()
+            )
+        })?;
         bank.approximate = Some(Approximate::Postgres(index));
         Ok(bank)
     }
@@ -318,15 +329,24 @@ impl ConceptBank {
             (Some(h), SearchMode::Approximate) => unit
                 .chunks_exact(d)
                 .map(|q| {
-                    Ok(keep(
-                        h.search(q, fetch)?
-                            .into_iter()
-                            .map(|(key, score)| Hit {
+                    let hits = h
+                        .search(q, fetch)?
+                        .into_iter()
+                        .map(|(key, score)| {
+                            // A table reloaded from another dataset under a running server.
+                            anyhow::ensure!(
+                                (key as usize) < self.len(),
+                                "the {} index returned concept row {key}, beyond the bank's {} concepts: it was rebuilt from another dataset while this process ran; restart it",
+                                h.name(),
+                                self.len()
+                            );
+                            Ok(Hit {
                                 row: key as usize,
                                 score,
                             })
-                            .collect(),
-                    ))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok(keep(hits))
                 })
                 .collect(),
             _ => Ok(self

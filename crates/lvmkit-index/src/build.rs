@@ -36,6 +36,8 @@ pub struct IndexEvaluation {
     /// Queries spread over every thread.
     pub approx_parallel_qps: f64,
     pub threads: usize,
+    /// Size of the approximate index: usearch's graph in memory, or for PostgreSQL the table
+    /// and its HNSW index on disk (the name is kept so older index.json files still read).
     pub hnsw_memory_bytes: usize,
 }
 
@@ -98,6 +100,21 @@ fn evaluation_queries(ds: &Dataset, n: usize, seed: u64) -> Result<(Vec<f32>, St
             windows.len()
         ),
     ))
+}
+
+/// The bar of an index build over `len` items (hidden unless `opts.show_progress`).
+fn progress(opts: &IndexOptions, len: usize, what: &str, items: &str) -> indicatif::ProgressBar {
+    if !opts.show_progress {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(len as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} {{bar:30.cyan/blue}} {{pos}}/{{len}} {items}  {{per_sec}}  eta {{eta}}"
+        ))
+        .expect("valid template"),
+    );
+    b
 }
 
 fn qps(n: usize, started: Instant) -> f64 {
@@ -171,18 +188,7 @@ pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManif
 
     let (vectors, rows) = bank.unique_vectors();
     let keys: Vec<u64> = rows.iter().map(|&r| r as u64).collect();
-    let bar = if opts.show_progress {
-        let b = indicatif::ProgressBar::new(keys.len() as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "HNSW {bar:30.cyan/blue} {pos}/{len} vectors  {per_sec}  eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress(opts, keys.len(), "HNSW", "vectors");
     let started = Instant::now();
     let hnsw = Hnsw::build(&vectors, dim, &keys, &opts.hnsw, opts.build_threads, &bar)?;
     let build_seconds = started.elapsed().as_secs_f64();
@@ -309,18 +315,7 @@ pub fn load_postgres(
             vector: v,
         })
         .collect();
-    let bar = if opts.show_progress {
-        let b = indicatif::ProgressBar::new(pg_rows.len() as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "PostgreSQL {bar:30.cyan/blue} {pos}/{len} rows  {per_sec}  eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress(opts, pg_rows.len(), "PostgreSQL", "rows");
     let report = crate::pg::load(pg, &hash, dim, &pg_rows, replace, &mut |done| {
         bar.set_position(done as u64);
         Ok(())

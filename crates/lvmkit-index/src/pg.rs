@@ -9,7 +9,8 @@
 //! manifest hash) or of another shape, as `ConceptBank::open` refuses a stale HNSW file.
 //!
 //! The client is the blocking `postgres` crate: call it from plain threads or tokio's blocking
-//! pool (`spawn_blocking`), never from inside an async task (it runs its own runtime). No TLS: the
+//! pool (`spawn_blocking`), never from inside an async task (it runs its own runtime; dropping a
+//! [`PgIndex`] anywhere is safe: it closes its connections on a thread of its own). No TLS: the
 //! server is meant to be local (`scripts/postgres.sh start`).
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -19,7 +20,7 @@ use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The URL `scripts/postgres.sh start` prints.
@@ -34,8 +35,9 @@ pub const MAX_TABLE_LEN: usize = 50;
 const MAX_EF_SEARCH: usize = 1000;
 /// First key of every advisory lock this module takes ("lvmk").
 const LOCK_SPACE: i32 = 0x6c76_6d6b;
-/// Idle connections a [`PgIndex`] keeps.
-const MAX_IDLE: usize = 32;
+/// Most connections a [`PgIndex`] opens at once (searches beyond wait for one): the server
+/// of `scripts/postgres.sh` takes 100, and the server's blocking pool runs up to 512 threads.
+const MAX_OPEN: usize = 32;
 
 /// Where the bank lives and how its HNSW index is built and searched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +261,11 @@ impl Target {
         }
         if config.get_application_name().is_none() {
             config.application_name("lvmkit");
+        }
+        if config.get_options().is_none() {
+            // The server's NOTICEs ("relation ... already exists, skipping" from every
+            // `CREATE ... IF NOT EXISTS`) would reach the log as INFO lines.
+            config.options("-c client_min_messages=warning");
         }
         Ok(Self {
             config,
@@ -784,7 +791,55 @@ pub struct PgIndex {
     dim: usize,
     rows: usize,
     expansion_search: usize,
-    pool: Mutex<Vec<Conn>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection goes back to the pool or is closed.
+    freed: Condvar,
+}
+
+/// Idle connections, and how many are open (idle or lent).
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Conn>,
+    open: usize,
+}
+
+/// A connection lent by [`PgIndex::take`]; it goes back to the pool when dropped.
+struct Lease<'a> {
+    index: &'a PgIndex,
+    conn: Option<Conn>,
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn.as_ref().expect("lent until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("lent until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.index.give_back(c);
+        }
+    }
+}
+
+impl Drop for PgIndex {
+    /// A `postgres::Client` closes by blocking on its own runtime, which panics on a thread that
+    /// runs async tasks, where a server drops its state on shutdown: the idle connections are
+    /// closed on a thread of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.pool.get_mut().unwrap_or_else(|e| e.into_inner()).idle);
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
 }
 
 impl PgIndex {
@@ -852,7 +907,8 @@ impl PgIndex {
             dim,
             rows: expected_rows,
             expansion_search: opts.expansion_search,
-            pool: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            freed: Condvar::new(),
         };
         let conn = index.prepare(c)?;
         index.give_back(conn);
@@ -908,19 +964,51 @@ impl PgIndex {
         })
     }
 
-    fn take(&self) -> Result<Conn> {
-        let idle = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match idle {
-            Some(c) if !c.client.is_closed() => Ok(c),
-            _ => self.prepare(self.target.connect()?),
+    /// An idle connection, or a new one while fewer than [`MAX_OPEN`] are open, or the next
+    /// one given back.
+    fn take(&self) -> Result<Lease<'_>> {
+        let lock = || self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = lock();
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                if !c.client.is_closed() {
+                    return Ok(Lease {
+                        index: self,
+                        conn: Some(c),
+                    });
+                }
+                pool.open -= 1;
+                continue;
+            }
+            if pool.open < MAX_OPEN {
+                pool.open += 1;
+                break;
+            }
+            pool = self.freed.wait(pool).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(pool);
+        match self.target.connect().and_then(|c| self.prepare(c)) {
+            Ok(c) => Ok(Lease {
+                index: self,
+                conn: Some(c),
+            }),
+            Err(e) => {
+                lock().open -= 1;
+                self.freed.notify_one();
+                Err(e)
+            }
         }
     }
 
+    /// Back to the pool; a connection the server closed is let go.
     fn give_back(&self, conn: Conn) {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < MAX_IDLE {
-            pool.push(conn);
+        if conn.client.is_closed() {
+            pool.open -= 1;
+        } else {
+            pool.idle.push(conn);
         }
+        self.freed.notify_one();
     }
 
     fn search_on(&self, conn: &mut Conn, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
@@ -968,9 +1056,7 @@ impl PgIndex {
     /// (row, cosine similarity). The query need not be unit length.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
         let mut conn = self.take()?;
-        let out = self.search_on(&mut conn, query, k)?;
-        self.give_back(conn);
-        Ok(out)
+        self.search_on(&mut conn, query, k)
     }
 
     /// [`search`](Self::search) for each query of `queries` ([n, dim]) over `threads`
@@ -1001,12 +1087,9 @@ impl PgIndex {
                 .map(|part| {
                     s.spawn(move || -> Result<Vec<Hits>> {
                         let mut conn = self.take()?;
-                        let out = part
-                            .chunks_exact(self.dim)
+                        part.chunks_exact(self.dim)
                             .map(|q| self.search_on(&mut conn, q, k))
-                            .collect::<Result<Vec<_>>>()?;
-                        self.give_back(conn);
-                        Ok(out)
+                            .collect::<Result<Vec<_>>>()
                     })
                 })
                 .collect();
@@ -1028,10 +1111,8 @@ impl PgIndex {
     /// (table with TOAST, HNSW index) sizes in bytes.
     pub fn table_bytes(&self) -> Result<(u64, u64)> {
         let mut conn = self.take()?;
-        let out = sizes(&mut conn.client, &self.target.table)
-            .map_err(|e| self.target.err("cannot read the table's size", e))?;
-        self.give_back(conn);
-        Ok(out)
+        sizes(&mut conn.client, &self.target.table)
+            .map_err(|e| self.target.err("cannot read the table's size", e))
     }
 }
 

@@ -208,8 +208,8 @@ pub fn index(args: &IndexArgs) -> Result<()> {
         print_postgres(&args.data, &m);
         return Ok(());
     }
-    if args.url.is_some() {
-        anyhow::bail!("--url is for --backend postgres");
+    if args.url.is_some() || args.replace {
+        anyhow::bail!("--url and --replace are for --backend postgres");
     }
     let m = lvmkit_index::build_index(&args.data, &opts)?;
     print_index(&args.data, &m);

@@ -7,20 +7,6 @@ mod common;
 use common::*;
 
 use serde_json::{json, Value};
-use std::path::Path;
-
-fn concept_texts(data: &Path) -> Vec<String> {
-    std::fs::read_to_string(data.join("concepts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
-}
 
 #[test]
 fn the_bank_loads_into_postgres_once_and_serves_search_predict_and_generate() {
@@ -115,6 +101,25 @@ fn the_bank_loads_into_postgres_once_and_serves_search_predict_and_generate() {
             "{st}"
         );
     }
+    // SIGTERM: a clean exit, the pooled connections closed off the async threads.
+    let mut srv = srv;
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &srv.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(st) = srv.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "server did not stop after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status after SIGTERM: {exit}");
     drop(srv);
 
     // Another version of the dataset (other windows: another manifest) finds the table stale.

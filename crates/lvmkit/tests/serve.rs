@@ -67,17 +67,9 @@ fn norm(v: &[f32]) -> f32 {
 
 /// Sentences of the bank (concepts.jsonl), the first `n`.
 fn bank_texts(n: usize) -> Vec<String> {
-    std::fs::read_to_string(dataset().join("data/concepts.jsonl"))
-        .unwrap()
-        .lines()
-        .take(n)
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
+    let mut texts = concept_texts(&dataset().join("data"));
+    texts.truncate(n);
+    texts
 }
 
 #[test]

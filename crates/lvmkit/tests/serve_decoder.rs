@@ -79,17 +79,9 @@ impl Server {
 
 /// Sentences of the bank (concepts.jsonl), the first `n`.
 fn bank_texts(n: usize) -> Vec<String> {
-    std::fs::read_to_string(dataset().join("data/concepts.jsonl"))
-        .unwrap()
-        .lines()
-        .take(n)
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
+    let mut texts = concept_texts(&dataset().join("data"));
+    texts.truncate(n);
+    texts
 }
 
 fn cosine(v: &Value) -> f64 {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{lvmkit, ok, s, slice_jsonl};
+use common::{lvmkit, ok, s};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -67,76 +67,27 @@ fn logs(dir: &Path) -> String {
     out
 }
 
-#[test]
-fn slurm_job_array_builds_the_same_dataset_as_one_process() {
-    let started = Instant::now();
-
-    // The cluster: up, or the reason why not.
-    let up = Command::new(script("cluster.sh"))
-        .arg("up")
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "could not bring up the one-node Slurm cluster (scripts/slurm/cluster.sh up, as root); \
-         install Slurm and munge first with scripts/slurm/install.sh.\n{}{}",
-        String::from_utf8_lossy(&up.stdout),
-        String::from_utf8_lossy(&up.stderr)
-    );
-    eprintln!("cluster up after {:.1}s", started.elapsed().as_secs_f64());
-
-    // A small real corpus: 12 Brown samples and 2 Wikipedia articles, 20 sentences at most.
-    let data = common::data(&["all-MiniLM-L6-v2", "brown", "enwiki-sample"]);
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    ok(lvmkit(&[
-        "ingest",
-        "--input",
-        s(&data.corpus("brown").unwrap()),
-        "--output",
-        s(&d.join("brown.jsonl")),
-    ]));
-    ok(lvmkit(&[
-        "ingest",
-        "--input",
-        s(&data.corpus("enwiki-sample").unwrap()),
-        "--output",
-        s(&d.join("wiki.jsonl")),
-    ]));
-    slice_jsonl(&d.join("brown.jsonl"), &d.join("corpus.jsonl"), 40, 12, 20);
-    slice_jsonl(&d.join("wiki.jsonl"), &d.join("ood.jsonl"), 20, 2, 20);
-    let corpus = d.join("corpus.jsonl");
-    let ood = d.join("ood.jsonl");
-
-    // One process.
-    let single = d.join("single");
-    ok(lvmkit(&[
-        "dataset",
-        "--corpus",
-        s(&corpus),
-        "--ood",
-        s(&ood),
-        "--output",
-        s(&single),
-    ]));
-    eprintln!(
-        "single-process dataset after {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-
-    // The job array and its merge, waited for.
-    let sharded = d.join("sharded");
-    let log_dir = d.join("logs");
+/// `submit-dataset.sh --shards 3 --wait` with `lvmkit` binary `lvmkit`, run in `d`: its exit
+/// status and output. Fails the test, with the queue and the job logs, past the time limit.
+fn submit(
+    d: &Path,
+    lvmkit: &str,
+    data: &Path,
+    log_dir: &Path,
+    corpus: &Path,
+    ood: &Path,
+    output: &Path,
+) -> (std::process::ExitStatus, String) {
     let shards = SHARDS.to_string();
     let (stdout_path, stderr_path) = (d.join("submit.out"), d.join("submit.err"));
     let mut child = Command::new(script("submit-dataset.sh"))
         .args(["--shards", &shards, "--wait"])
-        .args(["--lvmkit", env!("CARGO_BIN_EXE_lvmkit")])
-        .args(["--data", s(data.root())])
-        .args(["--logs", s(&log_dir)])
+        .args(["--lvmkit", lvmkit])
+        .args(["--data", s(data)])
+        .args(["--logs", s(log_dir)])
         .arg("--")
-        .args(["--corpus", s(&corpus), "--ood", s(&ood)])
-        .args(["--output", s(&sharded)])
+        .args(["--corpus", s(corpus), "--ood", s(ood)])
+        .args(["--output", s(output)])
         .current_dir(d)
         .env("LVMKIT_LOG", "warn")
         .env("POLL_SECONDS", "1")
@@ -176,9 +127,66 @@ fn slurm_job_array_builds_the_same_dataset_as_one_process() {
         panic!(
             "submit-dataset.sh --wait did not finish in {SUBMIT_TIMEOUT:?}\n\
              its output:\n{submit_out}\nsqueue:\n{queue}\njob logs:\n{}",
-            logs(&log_dir)
+            logs(log_dir)
         );
     };
+    (status, submit_out)
+}
+
+#[test]
+fn slurm_job_array_builds_the_same_dataset_as_one_process() {
+    let started = Instant::now();
+
+    // The cluster: up, or the reason why not.
+    let up = Command::new(script("cluster.sh"))
+        .arg("up")
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "could not bring up the one-node Slurm cluster (scripts/slurm/cluster.sh up, as root); \
+         install Slurm and munge first with scripts/slurm/install.sh.\n{}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    eprintln!("cluster up after {:.1}s", started.elapsed().as_secs_f64());
+
+    // A small real corpus: 12 Brown samples and 2 Wikipedia articles, 20 sentences at most.
+    let data = common::data(&["all-MiniLM-L6-v2", "brown", "enwiki-sample"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::small_corpus(d, (40, 12), (20, 2), 20);
+    let corpus = d.join("corpus.jsonl");
+    let ood = d.join("ood.jsonl");
+
+    // One process.
+    let single = d.join("single");
+    ok(lvmkit(&[
+        "dataset",
+        "--corpus",
+        s(&corpus),
+        "--ood",
+        s(&ood),
+        "--output",
+        s(&single),
+    ]));
+    eprintln!(
+        "single-process dataset after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The job array and its merge, waited for.
+    let sharded = d.join("sharded");
+    let log_dir = d.join("logs");
+    let (status, submit_out) = submit(
+        d,
+        env!("CARGO_BIN_EXE_lvmkit"),
+        data.root(),
+        &log_dir,
+        &corpus,
+        &ood,
+        &sharded,
+    );
     assert!(
         status.success(),
         "submit-dataset.sh failed ({status})\nits output:\n{submit_out}\njob logs:\n{}",
@@ -249,4 +257,54 @@ fn slurm_job_array_builds_the_same_dataset_as_one_process() {
         a.len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+fn a_failed_shard_is_named_with_the_command_that_reruns_it() {
+    let up = Command::new(script("cluster.sh"))
+        .arg("up")
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "could not bring up the one-node Slurm cluster; install it with scripts/slurm/install.sh:\n{}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let data = common::data(&["all-MiniLM-L6-v2", "brown", "enwiki-sample"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::small_corpus(d, (60, 6), (30, 1), 10);
+    // lvmkit, except that shard 1 fails as a node crash would.
+    let wrapper = d.join("lvmkit-failing-shard-1");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/usr/bin/env bash\nfor a in \"$@\"; do [ \"$a\" = 1/{SHARDS} ] && {{ echo 'shard 1 lost its node' >&2; exit 3; }}; done\nexec {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_lvmkit")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = d.join("sharded");
+    let (status, said) = submit(
+        d,
+        s(&wrapper),
+        data.root(),
+        &d.join("logs"),
+        &d.join("corpus.jsonl"),
+        &d.join("ood.jsonl"),
+        &out,
+    );
+    assert!(
+        !status.success(),
+        "a failed shard must fail the job:\n{said}"
+    );
+    assert!(
+        said.contains("shard 1") || said.contains("task 1"),
+        "{said}"
+    );
+    assert!(said.contains("--only 1"), "{said}");
+    assert!(!out.exists(), "the merge must not run:\n{said}");
 }

@@ -65,6 +65,36 @@ pub fn slice_jsonl(input: &Path, output: &Path, step: usize, take: usize, max: u
     std::fs::write(output, out).unwrap();
 }
 
+/// Real corpus slices in `d`: `corpus.jsonl`, every `brown.0`-th of `brown.1` Brown samples,
+/// and `ood.jsonl`, every `wiki.0`-th of `wiki.1` Wikipedia articles, each cut to `max`
+/// sentences (`brown.jsonl` and `wiki.jsonl` are the whole ingested corpora).
+pub fn small_corpus(d: &Path, brown: (usize, usize), wiki: (usize, usize), max: usize) {
+    let data = data(&["brown", "enwiki-sample"]);
+    for (name, out) in [("brown", "brown.jsonl"), ("enwiki-sample", "wiki.jsonl")] {
+        ok(lvmkit(&[
+            "ingest",
+            "--input",
+            s(&data.corpus(name).unwrap()),
+            "--output",
+            s(&d.join(out)),
+        ]));
+    }
+    slice_jsonl(
+        &d.join("brown.jsonl"),
+        &d.join("corpus.jsonl"),
+        brown.0,
+        brown.1,
+        max,
+    );
+    slice_jsonl(
+        &d.join("wiki.jsonl"),
+        &d.join("ood.jsonl"),
+        wiki.0,
+        wiki.1,
+        max,
+    );
+}
+
 /// One real dataset for the whole file: 40 Brown samples (train/val/test by document) and 4
 /// Wikipedia articles (ood), 40 sentences each at most, embedded by all-MiniLM-L6-v2.
 pub fn dataset() -> &'static Path {
@@ -72,23 +102,7 @@ pub fn dataset() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let data = data(&["brown", "enwiki-sample"]);
-        ok(lvmkit(&[
-            "ingest",
-            "--input",
-            s(&data.corpus("brown").unwrap()),
-            "--output",
-            s(&d.join("brown.jsonl")),
-        ]));
-        ok(lvmkit(&[
-            "ingest",
-            "--input",
-            s(&data.corpus("enwiki-sample").unwrap()),
-            "--output",
-            s(&d.join("wiki.jsonl")),
-        ]));
-        slice_jsonl(&d.join("brown.jsonl"), &d.join("corpus.jsonl"), 12, 40, 40);
-        slice_jsonl(&d.join("wiki.jsonl"), &d.join("ood.jsonl"), 20, 4, 40);
+        small_corpus(d, (12, 40), (20, 4), 40);
         ok(lvmkit(&[
             "dataset",
             "--corpus",
@@ -257,4 +271,18 @@ pub fn postgres_url() -> &'static str {
             .trim()
             .to_string()
     })
+}
+
+/// The text of every concept of dataset folder `data`, by row.
+pub fn concept_texts(data: &Path) -> Vec<String> {
+    std::fs::read_to_string(data.join("concepts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
 }

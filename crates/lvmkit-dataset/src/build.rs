@@ -152,6 +152,7 @@ fn collect(inputs: &[BuildInput], opts: &BuildOptions) -> Result<Collected> {
         });
         texts.extend(d.sentences.iter().cloned());
     }
+    check_windows(&entries, opts)?;
     Ok(Collected {
         entries,
         texts,
@@ -203,6 +204,8 @@ pub fn build_shard(
     out: &Path,
     s: Shard,
 ) -> Result<ShardReport> {
+    // What the merge would refuse, refused before the embedding.
+    check_replaceable(out)?;
     let c = collect(inputs, opts)?;
     lvmkit_encode::shard::embed_shard(encoder, &c.texts, &c.shard_inputs(), s, out, &opts.encode)
 }
@@ -298,6 +301,37 @@ fn check_replaceable(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses splits a model cannot be trained or scored on: no train windows, or no val or test
+/// windows (training stops early on val; evaluation reports test). Needs no vectors, so a
+/// sharded job checks it before any shard embeds.
+fn check_windows(entries: &[DocumentEntry], opts: &BuildOptions) -> Result<()> {
+    let c = opts.context;
+    let count = |split: &str| -> (usize, usize) {
+        entries
+            .iter()
+            .filter(|e| e.split == split)
+            .fold((0, 0), |(docs, w), e| {
+                (docs + 1, w + e.len.saturating_sub(c))
+            })
+    };
+    if count("train").1 == 0 {
+        bail!(
+            "the training split has no windows: no training document has more than {c} sentences (lower --context or add text)"
+        );
+    }
+    for split in ["val", "test"] {
+        let (documents, windows) = count(split);
+        if windows == 0 {
+            bail!(
+                "the {split} split has no windows: {documents} document(s), none with more than {c} sentences; \
+                 give it a larger share with --split (now {}), lower --context, or add text",
+                opts.ratios
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Cuts the windows, summarises each split and writes the folder `lock` guards.
 pub(crate) fn assemble(lock: &OutputLock, parts: Parts, opts: &BuildOptions) -> Result<Manifest> {
     assemble_encoded(lock, parts, TruncatedTexts::default(), opts)
@@ -369,23 +403,7 @@ fn assemble_encoded(
         let (total, n) = cos_sums[s];
         sum.adjacent_cosine = if n > 0 { total / n as f64 } else { 0.0 };
     }
-    if summaries["train"].windows == 0 {
-        bail!(
-            "the training split has no windows: no training document has more than {c} sentences (lower --context or add text)"
-        );
-    }
-    // Training stops early and keeps its best epoch on val; evaluation reports test.
-    for split in ["val", "test"] {
-        let sum = &summaries[split];
-        if sum.windows == 0 {
-            bail!(
-                "the {split} split has no windows: {} document(s), none with more than {c} sentences; \
-                 give it a larger share with --split (now {}), lower --context, or add text",
-                sum.documents,
-                opts.ratios
-            );
-        }
-    }
+    check_windows(&entries, opts)?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         dim,

@@ -105,6 +105,8 @@ pub fn encode_shard(
     if texts.is_empty() {
         bail!("no lines to encode");
     }
+    // What the merge would refuse, refused before the embedding.
+    lvmkit_io::atomic::check_output_file(output)?;
     let opts = EncodeOptions {
         batch_size,
         progress: true,

@@ -121,6 +121,16 @@ fn a_sharded_dataset_is_the_unsharded_one_byte_for_byte() {
         &lvmkit(&with(&args, &["--shard", "3/3"])),
         "expected I/N with 0 <= I < N",
     );
+    // A setting the merge would refuse is refused before a shard embeds anything.
+    let wide = dir.path().join("wide");
+    fails_with(
+        &lvmkit(&with(
+            &dataset_args(&corpus, &ood, &wide),
+            &["--shard", "0/2", "--context", "500"],
+        )),
+        "no windows",
+    );
+    assert!(!dir.path().join("wide.shards").exists());
 }
 
 #[test]

@@ -177,13 +177,39 @@ fn evaluate(
     })
 }
 
-/// Build, evaluate and save the index of `dataset_dir`. Returns the manifest written.
-pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManifest> {
+/// What building either index starts from: the dataset's index folder locked, its manifest
+/// hash, the evaluation queries, and its bank with exact search only.
+struct Indexing {
+    _lock: lvmkit_io::OutputLock,
+    hash: String,
+    queries: Vec<f32>,
+    query_source: String,
+    bank: ConceptBank,
+}
+
+fn start(dataset_dir: &Path, opts: &IndexOptions) -> Result<Indexing> {
     let ds = Dataset::open(dataset_dir)?;
-    let _lock = lvmkit_io::OutputLock::acquire(&index_dir(dataset_dir), "index")?;
+    let lock = lvmkit_io::OutputLock::acquire(&index_dir(dataset_dir), "index")?;
     let hash = ds.manifest.hash();
     let (queries, query_source) = evaluation_queries(&ds, opts.queries, opts.seed)?;
-    let mut bank = ConceptBank::exact_only(ds)?;
+    Ok(Indexing {
+        _lock: lock,
+        hash,
+        queries,
+        query_source,
+        bank: ConceptBank::exact_only(ds)?,
+    })
+}
+
+/// Build, evaluate and save the index of `dataset_dir`. Returns the manifest written.
+pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManifest> {
+    let Indexing {
+        _lock,
+        hash,
+        queries,
+        query_source,
+        mut bank,
+    } = start(dataset_dir, opts)?;
     let dim = bank.dim;
 
     let (vectors, rows) = bank.unique_vectors();
@@ -296,11 +322,13 @@ pub fn load_postgres(
     replace: bool,
     opts: &IndexOptions,
 ) -> Result<PgManifest> {
-    let ds = Dataset::open(dataset_dir)?;
-    let _lock = lvmkit_io::OutputLock::acquire(&index_dir(dataset_dir), "index")?;
-    let hash = ds.manifest.hash();
-    let (queries, query_source) = evaluation_queries(&ds, opts.queries, opts.seed)?;
-    let mut bank = ConceptBank::exact_only(ds)?;
+    let Indexing {
+        _lock,
+        hash,
+        queries,
+        query_source,
+        mut bank,
+    } = start(dataset_dir, opts)?;
     let dim = bank.dim;
     let (vectors, rows) = bank.unique_vectors();
     let concepts: Vec<_> = rows.iter().map(|&r| bank.concept(r)).collect();

@@ -51,6 +51,19 @@ pub fn blank_lines(texts: &[String]) -> usize {
     texts.iter().filter(|t| t.trim().is_empty()).count()
 }
 
+/// The options of embedding `texts` into `output`, once both are known to be usable.
+fn encode_options(texts: &[String], output: &Path, batch_size: usize) -> Result<EncodeOptions> {
+    if texts.is_empty() {
+        bail!("no lines to encode");
+    }
+    lvmkit_io::atomic::check_output_file(output)?;
+    Ok(EncodeOptions {
+        batch_size,
+        progress: true,
+        ..Default::default()
+    })
+}
+
 /// `lvmkit encode`: embeds `texts` (one per row) through the cache and writes an f32 `.npy`
 /// of shape [texts, D] atomically.
 pub fn encode_file(
@@ -60,15 +73,7 @@ pub fn encode_file(
     cache: Option<&mut EmbeddingCache>,
     batch_size: usize,
 ) -> Result<EncodedFile> {
-    if texts.is_empty() {
-        bail!("no lines to encode");
-    }
-    lvmkit_io::atomic::check_output_file(output)?;
-    let opts = EncodeOptions {
-        batch_size,
-        progress: true,
-        ..Default::default()
-    };
+    let opts = encode_options(texts, output, batch_size)?;
     let t = Instant::now();
     let (vectors, stats) = encode_with_cache(enc, cache, texts, &opts)?;
     let seconds = t.elapsed().as_secs_f64();
@@ -102,16 +107,8 @@ pub fn encode_shard(
     shard: Shard,
     batch_size: usize,
 ) -> Result<ShardReport> {
-    if texts.is_empty() {
-        bail!("no lines to encode");
-    }
     // What the merge would refuse, refused before the embedding.
-    lvmkit_io::atomic::check_output_file(output)?;
-    let opts = EncodeOptions {
-        batch_size,
-        progress: true,
-        ..Default::default()
-    };
+    let opts = encode_options(texts, output, batch_size)?;
     embed_shard(enc, texts, &lines_input(input)?, shard, output, &opts)
 }
 

@@ -178,13 +178,16 @@ fn evaluate(
 }
 
 /// What building either index starts from: the dataset's index folder locked, its manifest
-/// hash, the evaluation queries, and its bank with exact search only.
+/// hash, the evaluation queries, its bank with exact search only, and the bank's distinct
+/// unit vectors with the concept row of each.
 struct Indexing {
     _lock: lvmkit_io::OutputLock,
     hash: String,
     queries: Vec<f32>,
     query_source: String,
     bank: ConceptBank,
+    vectors: Vec<f32>,
+    rows: Vec<usize>,
 }
 
 fn start(dataset_dir: &Path, opts: &IndexOptions) -> Result<Indexing> {
@@ -192,12 +195,16 @@ fn start(dataset_dir: &Path, opts: &IndexOptions) -> Result<Indexing> {
     let lock = lvmkit_io::OutputLock::acquire(&index_dir(dataset_dir), "index")?;
     let hash = ds.manifest.hash();
     let (queries, query_source) = evaluation_queries(&ds, opts.queries, opts.seed)?;
+    let bank = ConceptBank::exact_only(ds)?;
+    let (vectors, rows) = bank.unique_vectors();
     Ok(Indexing {
         _lock: lock,
         hash,
         queries,
         query_source,
-        bank: ConceptBank::exact_only(ds)?,
+        bank,
+        vectors,
+        rows,
     })
 }
 
@@ -209,10 +216,10 @@ pub fn build_index(dataset_dir: &Path, opts: &IndexOptions) -> Result<IndexManif
         queries,
         query_source,
         mut bank,
+        vectors,
+        rows,
     } = start(dataset_dir, opts)?;
     let dim = bank.dim;
-
-    let (vectors, rows) = bank.unique_vectors();
     let keys: Vec<u64> = rows.iter().map(|&r| r as u64).collect();
     let bar = progress(opts, keys.len(), "HNSW", "vectors");
     let started = Instant::now();
@@ -328,9 +335,10 @@ pub fn load_postgres(
         queries,
         query_source,
         mut bank,
+        vectors,
+        rows,
     } = start(dataset_dir, opts)?;
     let dim = bank.dim;
-    let (vectors, rows) = bank.unique_vectors();
     let concepts: Vec<_> = rows.iter().map(|&r| bank.concept(r)).collect();
     let pg_rows: Vec<PgRow> = concepts
         .iter()

@@ -51,12 +51,17 @@ pub fn blank_lines(texts: &[String]) -> usize {
     texts.iter().filter(|t| t.trim().is_empty()).count()
 }
 
-/// The options of embedding `texts` into `output`, once both are known to be usable.
-fn encode_options(texts: &[String], output: &Path, batch_size: usize) -> Result<EncodeOptions> {
+/// Refuses, before any work, no texts or an output that cannot be written.
+fn check_job(texts: &[String], output: &Path) -> Result<()> {
     if texts.is_empty() {
         bail!("no lines to encode");
     }
-    lvmkit_io::atomic::check_output_file(output)?;
+    lvmkit_io::atomic::check_output_file(output)
+}
+
+/// The options of embedding `texts` into `output`, once both are known to be usable.
+fn encode_options(texts: &[String], output: &Path, batch_size: usize) -> Result<EncodeOptions> {
+    check_job(texts, output)?;
     Ok(EncodeOptions {
         batch_size,
         progress: true,
@@ -121,10 +126,7 @@ pub fn merge_file(
     enc: &SentenceEncoder,
     command: &str,
 ) -> Result<(EncodedFile, usize)> {
-    if texts.is_empty() {
-        bail!("no lines to encode");
-    }
-    lvmkit_io::atomic::check_output_file(output)?;
+    check_job(texts, output)?;
     let t = Instant::now();
     let merged = merge_shards(enc, texts, &lines_input(input)?, output, command)?;
     lvmkit_io::npy::write(output, &[texts.len(), enc.dim()], &merged.vectors)?;

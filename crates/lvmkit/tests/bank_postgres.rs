@@ -7,17 +7,18 @@ mod common;
 use common::*;
 
 use serde_json::{json, Value};
+use std::path::Path;
 
 #[test]
 fn the_bank_loads_into_postgres_once_and_serves_search_predict_and_generate() {
     let url = postgres_url();
     let data = dataset().join("data");
     let table = "lvmkit_test_cli_bank";
-    let index = |extra: &[&str]| {
+    let index_of = |data: &Path, extra: &[&str]| {
         let mut args = vec![
             "index",
             "--data",
-            s(&data),
+            s(data),
             "--backend",
             "postgres",
             "--url",
@@ -30,6 +31,7 @@ fn the_bank_loads_into_postgres_once_and_serves_search_predict_and_generate() {
         args.extend_from_slice(extra);
         lvmkit(&args)
     };
+    let index = |extra: &[&str]| index_of(&data, extra);
     // --replace: a table left by an earlier run of this test on another dataset build.
     let first = String::from_utf8_lossy(&ok(index(&["--replace"])).stdout).into_owned();
     assert!(first.contains("PostgreSQL + pgvector HNSW"), "{first}");
@@ -149,16 +151,5 @@ fn the_bank_loads_into_postgres_once_and_serves_search_predict_and_generate() {
     ]);
     fails_with(&o, "another version of the dataset");
     fails_with(&o, table);
-    let o = lvmkit(&[
-        "index",
-        "--data",
-        s(&other),
-        "--backend",
-        "postgres",
-        "--url",
-        url,
-        "--table",
-        table,
-    ]);
-    fails_with(&o, "--replace");
+    fails_with(&index_of(&other, &[]), "--replace");
 }

@@ -23,6 +23,22 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The one-node cluster up (`cluster.sh up` does nothing when it is), or the test fails with
+/// the reason: never skipped.
+fn cluster_up() {
+    let up = Command::new(script("cluster.sh"))
+        .arg("up")
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "could not bring up the one-node Slurm cluster (scripts/slurm/cluster.sh up, as root); \
+         install Slurm and munge first with scripts/slurm/install.sh.\n{}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+}
+
 /// Every file under `dir`, by path relative to it.
 fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
@@ -137,18 +153,7 @@ fn submit(
 fn slurm_job_array_builds_the_same_dataset_as_one_process() {
     let started = Instant::now();
 
-    // The cluster: up, or the reason why not.
-    let up = Command::new(script("cluster.sh"))
-        .arg("up")
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "could not bring up the one-node Slurm cluster (scripts/slurm/cluster.sh up, as root); \
-         install Slurm and munge first with scripts/slurm/install.sh.\n{}{}",
-        String::from_utf8_lossy(&up.stdout),
-        String::from_utf8_lossy(&up.stderr)
-    );
+    cluster_up();
     eprintln!("cluster up after {:.1}s", started.elapsed().as_secs_f64());
 
     // A small real corpus: 12 Brown samples and 2 Wikipedia articles, 20 sentences at most.
@@ -261,16 +266,7 @@ fn slurm_job_array_builds_the_same_dataset_as_one_process() {
 
 #[test]
 fn a_failed_shard_is_named_with_the_command_that_reruns_it() {
-    let up = Command::new(script("cluster.sh"))
-        .arg("up")
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "could not bring up the one-node Slurm cluster; install it with scripts/slurm/install.sh:\n{}{}",
-        String::from_utf8_lossy(&up.stdout),
-        String::from_utf8_lossy(&up.stderr)
-    );
+    cluster_up();
     let data = common::data(&["all-MiniLM-L6-v2", "brown", "enwiki-sample"]);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
